@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the agent and its tests need, idempotently: Debian packages (only the missing
+# ones, so a second run does no network I/O) and the npm peers used by the interop tests.
+# Usage: tools/setup.sh [--runtime-only]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
+  liburing-dev libthrift-dev thrift-compiler
+  libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
+  iproute2 nodejs npm python3
+)
+
+missing=()
+for p in "${BUILD_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" != "--runtime-only" ]; then
+  "$here/setup-npm.sh"
+fi

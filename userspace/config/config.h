@@ -1,0 +1,73 @@
+// Agent configuration: one aggregate with in-class defaults, filled from jaeger-agent v1.17.1
+// compatible flags (reference-agent.md §1.2) and their environment-variable forms
+// (PROCESSOR_JAEGER_COMPACT_SERVER_HOST_PORT=… as viper maps them), then validated.
+//
+// Threading: built once on the main thread before anything starts, then read-only.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "decode/transcoder.h"
+
+namespace jagent::config {
+
+using std::chrono::milliseconds;
+
+// Default ports, all in one place (reference-agent.md §1.1, jaeger ports/ports.go).
+inline constexpr uint16_t kZipkinCompactPort = 5775;
+inline constexpr uint16_t kJaegerCompactPort = 6831;
+inline constexpr uint16_t kJaegerBinaryPort = 6832;
+inline constexpr uint16_t kSamplingHttpPort = 5778;
+inline constexpr uint16_t kAdminHttpPort = 14271;
+inline constexpr uint16_t kCollectorTChannelPort = 14267;
+
+// One UDP processor (`--processor.<name>.*`).
+struct ProcessorConfig {
+  std::string name;            // "zipkin-compact" | "jaeger-compact" | "jaeger-binary"
+  std::string model;           // "zipkin" | "jaeger" (metric label)
+  std::string protocolName;    // "compact" | "binary" (metric label)
+  decode::Protocol protocol = decode::Protocol::kCompact;
+  std::string hostPort;        // ":6831", "6831", "127.0.0.1:6831", "[::1]:6831"
+  int queueSize = 1000;        // datagrams waiting for a decode worker
+  int maxPacketSize = 65000;   // largest datagram accepted; larger ones are counted as too_large
+  int workers = 10;            // decode threads
+  int socketBufferSize = 0;    // SO_RCVBUF; 0 = OS default
+};
+
+struct ReporterConfig {
+  std::vector<std::string> hostPorts;        // empty = no collector: stdout reporter
+  milliseconds reportTimeout{1000};          // TChannel ttl and deadline of each call
+  int minPeers = 3;
+  milliseconds connCheckTimeout{250};
+  size_t batchMaxBytes = 1 << 20;            // coalesce UDP batches into one call up to this arg3 size
+  milliseconds batchMaxDelay{20};            // … or until the oldest queued batch is this old
+  size_t queueMaxBytes = 64u << 20;          // bound on bytes queued + in flight; beyond it, drop and count
+};
+
+struct AgentConfig {
+  std::array<ProcessorConfig, 3> processors;
+  ReporterConfig reporter;
+  std::vector<decode::AgentTag> agentTags;   // --agent.tags, ${ENV:default} already expanded
+  std::string httpHostPort = ":5778";
+  std::string adminHostPort = ":14271";
+  std::string logLevel = "info";
+  milliseconds shutdownTimeout{5000};
+};
+
+// Parses argv (and the environment). `--help`/`--version` are reported as an Error whose
+// context is the text to print and whose code is empty; the caller prints it and exits 0.
+[[nodiscard]] Result<AgentConfig> parse(int argc, const char* const* argv);
+
+// Helpers exposed for tests.
+[[nodiscard]] Result<milliseconds> parseDuration(std::string_view s);          // Go syntax: 1s, 250ms, 1m30s, 1.5s
+[[nodiscard]] Result<std::vector<decode::AgentTag>> parseAgentTags(std::string_view s,
+                                                                   const std::function<const char*(const char*)>& getenv);
+
+}  // namespace jagent::config

@@ -1,0 +1,191 @@
+#include "decode/transcoder.h"
+
+#include <limits>
+#include <string_view>
+
+#include "decode/thrift_wire.h"
+#include "decode/walker.h"
+
+namespace jagent::decode {
+namespace {
+
+using wire::BinaryReader;
+using wire::BinaryWriter;
+using wire::CompactReader;
+
+// Output budget per input byte. Compact → binary grows a value by at most 8x (a 1-byte varint
+// becomes an 8-byte i64; with the known schema the worst is 5.5x: a field header plus a 1-byte
+// i64 turn 2 bytes into 11). Binary → binary never grows: unknown fields and the envelope are
+// dropped, everything else keeps its size. Injected agent tags get room separately.
+constexpr size_t kCompactExpansion = 8;
+constexpr size_t kBudgetSlack = 64;
+
+constexpr uint8_t kCompactProtocolId = 0x82;
+constexpr uint8_t kCompactVersion = 1;
+constexpr uint32_t kBinaryVersionMask = 0xFFFF0000;
+constexpr uint32_t kBinaryVersion1 = 0x80010000;
+constexpr uint8_t kMessageCall = 1;
+constexpr uint8_t kMessageOneway = 4;
+
+constexpr std::string_view kEmitBatch = "emitBatch";
+constexpr std::string_view kEmitZipkinBatch = "emitZipkinBatch";
+
+bool checkMessageType(wire::ReaderBase& r, uint32_t type) noexcept {
+  // Real clients send both: jaeger-client-go writes CALL for oneway methods, Node/Python ONEWAY.
+  if (type != kMessageCall && type != kMessageOneway) return r.fail(RejectReason::kBadMessageType);
+  return true;
+}
+
+bool checkMethod(wire::ReaderBase& r, const uint8_t* name, uint32_t n, Format& format) noexcept {
+  const std::string_view s(reinterpret_cast<const char*>(name), n);
+  if (s == kEmitBatch) {
+    format = Format::kJaeger;
+  } else if (s == kEmitZipkinBatch) {
+    format = Format::kZipkin;
+  } else {
+    return r.fail(RejectReason::kUnknownMethod);
+  }
+  return true;
+}
+
+// 0x82, (type << 5) | version, seqid varint, name varint-length + bytes.
+bool readEnvelope(CompactReader& r, Format& format) noexcept {
+  const uint8_t* h;
+  if (!r.readRaw(h, 2)) return false;
+  if (h[0] != kCompactProtocolId || (h[1] & 0x1F) != kCompactVersion) return r.fail(RejectReason::kBadEnvelope);
+  if (!checkMessageType(r, h[1] >> 5)) return false;
+  uint32_t seqId;
+  const uint8_t* name;
+  uint32_t n;
+  return r.readVarint32(seqId) && r.readBinary(name, n) && checkMethod(r, name, n, format);
+}
+
+// Strict: 80 01 00 0T, name len4 + bytes, seqid4. Non-strict (first bit 0): name len4 + bytes,
+// type byte, seqid4. Go and Apache accept both, so do we.
+bool readEnvelope(BinaryReader& r, Format& format) noexcept {
+  const uint8_t* h;
+  if (!r.readRaw(h, 4)) return false;
+  const uint32_t word = wire::loadBig<uint32_t>(h);
+  const uint8_t* name;
+  uint32_t n;
+  if ((word & 0x80000000u) != 0) {
+    if ((word & kBinaryVersionMask) != kBinaryVersion1) return r.fail(RejectReason::kBadEnvelope);
+    return checkMessageType(r, word & 0xFF) && r.readBinary(name, n) && checkMethod(r, name, n, format) &&
+           r.skipRaw(4);
+  }
+  if (word > r.remaining()) return r.fail(RejectReason::kLengthTooLarge);
+  const uint8_t* type;
+  return r.readRaw(name, word) && r.readRaw(type, 1) && checkMessageType(r, *type) &&
+         checkMethod(r, name, word, format) && r.skipRaw(4);
+}
+
+template <class Reader>
+RejectReason run(std::span<const uint8_t> datagram, BinaryWriter& w, BatchSummary& summary,
+                 std::span<const uint8_t> agentTags, uint32_t agentTagCount) noexcept {
+  Reader r(datagram.data(), datagram.data() + datagram.size());
+  Format format;
+  if (!readEnvelope(r, format)) return r.error();
+  summary.format = format;
+  Walker<Reader> walker(r, w, summary, agentTags, agentTagCount);
+  if (!walker.args(format)) return r.error();
+  if (r.remaining() != 0) return RejectReason::kTrailingBytes;
+  return RejectReason::kOk;
+}
+
+void appendBig32(std::vector<uint8_t>& v, uint32_t x) {
+  for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<uint8_t>(x >> shift));
+}
+void appendFieldHeader(std::vector<uint8_t>& v, uint8_t type, int16_t id) {
+  v.push_back(type);
+  v.push_back(static_cast<uint8_t>(static_cast<uint16_t>(id) >> 8));
+  v.push_back(static_cast<uint8_t>(id));
+}
+void appendString(std::vector<uint8_t>& v, int16_t id, std::string_view s) {
+  appendFieldHeader(v, wire::kString, id);
+  appendBig32(v, static_cast<uint32_t>(s.size()));
+  v.insert(v.end(), s.begin(), s.end());
+}
+
+}  // namespace
+
+const char* reasonName(RejectReason r) noexcept {
+  switch (r) {
+    case RejectReason::kOk:
+      return "ok";
+    case RejectReason::kTruncated:
+      return "truncated";
+    case RejectReason::kWrongProtocol:
+      return "wrong_protocol";
+    case RejectReason::kBadEnvelope:
+      return "bad_envelope";
+    case RejectReason::kBadMessageType:
+      return "bad_message_type";
+    case RejectReason::kUnknownMethod:
+      return "unknown_method";
+    case RejectReason::kLengthTooLarge:
+      return "length_too_large";
+    case RejectReason::kNegativeLength:
+      return "negative_length";
+    case RejectReason::kDepthExceeded:
+      return "depth_exceeded";
+    case RejectReason::kBadVarint:
+      return "bad_varint";
+    case RejectReason::kBadType:
+      return "bad_type";
+    case RejectReason::kWrongFieldType:
+      return "wrong_field_type";
+    case RejectReason::kMissingField:
+      return "missing_field";
+    case RejectReason::kTrailingBytes:
+      return "trailing_bytes";
+    case RejectReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+Transcoder::Transcoder(std::vector<AgentTag> agentTags) : agentTags_(std::move(agentTags)) {
+  using S = schema::Tag;
+  for (const AgentTag& t : agentTags_) {
+    appendString(agentTagsBinary_, S::kKey, t.key);
+    appendFieldHeader(agentTagsBinary_, wire::kI32, S::kVType);
+    appendBig32(agentTagsBinary_, static_cast<uint32_t>(S::kTypeString));
+    appendString(agentTagsBinary_, S::kVStr, t.value);
+    agentTagsBinary_.push_back(wire::kStop);
+  }
+}
+
+RejectReason Transcoder::transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept {
+  summary_ = BatchSummary{};
+  outLen_ = 0;
+  if (datagram.empty()) return RejectReason::kTruncated;
+
+  // The first byte names the protocol (thrift-rpc.md §Compatibility).
+  Protocol actual;
+  const uint8_t first = datagram[0];
+  if (first == kCompactProtocolId) {
+    actual = Protocol::kCompact;
+  } else if (first == 0x80 || first == 0x00) {
+    actual = Protocol::kBinary;
+  } else {
+    return RejectReason::kBadEnvelope;
+  }
+  if (actual != expected) return RejectReason::kWrongProtocol;
+
+  // One reservation per datagram, sized from the bytes that arrived (never from a claimed
+  // length); after it the walk appends without checks.
+  BinaryWriter w(out_);
+  const size_t budget = (actual == Protocol::kCompact ? datagram.size() * kCompactExpansion : datagram.size()) +
+                        kBudgetSlack;
+  if (!w.start(budget)) return RejectReason::kLengthTooLarge;
+
+  const auto tagCount = static_cast<uint32_t>(agentTags_.size());
+  const RejectReason r =
+      actual == Protocol::kCompact
+          ? run<CompactReader>(datagram, w, summary_, agentTagsBinary_, tagCount)
+          : run<BinaryReader>(datagram, w, summary_, agentTagsBinary_, tagCount);
+  if (r == RejectReason::kOk) outLen_ = w.size();
+  return r;
+}
+
+}  // namespace jagent::decode

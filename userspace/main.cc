@@ -1,0 +1,62 @@
+// jaeger-xdp-agent entry point: parse flags, build the agent, wait for SIGINT/SIGTERM, shut down
+// in order, exit 0.
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "agent.h"
+#include "config/config.h"
+
+int main(int argc, char** argv) {
+  auto cfg = jagent::config::parse(argc, argv);
+  if (!cfg) {
+    if (!cfg.error().code) {  // --help / --version
+      std::fputs(cfg.error().context.c_str(), stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "jaeger-xdp-agent: %s\nRun with --help for the list of flags.\n",
+                 cfg.error().message().c_str());
+    return 2;
+  }
+
+  // Logs go to stderr; stdout is for the built-in stdout reporter.
+  auto logger = spdlog::stderr_color_mt("agent");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg->logLevel));
+
+  // Block the shutdown signals in every thread (threads inherit the mask) and wait for them here.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto agent = jagent::Agent::create(*cfg);
+  if (!agent) {
+    spdlog::critical("cannot start: {}", agent.error().message());
+    return 1;
+  }
+  if (auto ok = (*agent)->start(); !ok) {
+    spdlog::critical("cannot start: {}", ok.error().message());
+    return 1;
+  }
+  spdlog::info("agent ready: UDP zipkin-compact :{}, jaeger-compact :{}, jaeger-binary :{}; {}", (*agent)->udpPort(0),
+               (*agent)->udpPort(1), (*agent)->udpPort(2),
+               cfg->reporter.hostPorts.empty() ? std::string("no collector configured, batches are printed to stdout "
+                                                             "(set --reporter.tchannel.host-port=host:14267 to forward)")
+                                               : "forwarding to " + fmt::format("{}", fmt::join(cfg->reporter.hostPorts, ",")));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down (draining for up to {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               cfg->shutdownTimeout.count());
+  (*agent)->stop();
+  auto& reg = (*agent)->registry();
+  spdlog::info("shutdown complete: received {} spans, submitted {}, failed {}, dropped {}",
+               reg.counterSum("jaeger_agent_received_spans"), reg.counterSum("jaeger_agent_reporter_spans_submitted"),
+               reg.counterSum("jaeger_agent_reporter_spans_failures"), reg.counterSum("jaeger_agent_reporter_spans_dropped"));
+  return 0;
+}

@@ -1,0 +1,77 @@
+// Counters and gauges for the data plane, and the registry that names them.
+//
+// Components ask the Registry for their metrics once at construction and keep the returned
+// references; the registry owns the storage (stable addresses) and outlives every component.
+// Increments are relaxed atomics (one writer or a few; read by the scraper on another thread).
+// Names follow the jaeger-agent Prometheus names (reference-agent.md §1.3) where one exists.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jagent::metrics {
+
+class Counter {
+ public:
+  void inc(uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(64) std::atomic<uint64_t> v_{0};  // own cache line: counters are hit by different threads
+};
+
+class Gauge {
+ public:
+  void set(int64_t v) noexcept { v_.store(v, std::memory_order_relaxed); }
+  void add(int64_t d) noexcept { v_.fetch_add(d, std::memory_order_relaxed); }
+  [[nodiscard]] int64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(64) std::atomic<int64_t> v_{0};
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Registry {
+ public:
+  // Same name + labels → same object (so two components may share a series).
+  Counter& counter(const std::string& name, const std::string& help, Labels labels = {});
+  Gauge& gauge(const std::string& name, const std::string& help, Labels labels = {});
+  // A gauge computed at scrape time (e.g. a queue's current depth, a BPF map sum).
+  void callbackGauge(const std::string& name, const std::string& help, Labels labels, std::function<double()> fn);
+
+  // Prometheus text exposition format 0.0.4. Counters get the `_total` suffix.
+  [[nodiscard]] std::string renderPrometheus() const;
+
+  // Sum of a counter family over all label sets whose labels include `match` (tests, invariants).
+  [[nodiscard]] uint64_t counterSum(const std::string& name, const Labels& match = {}) const;
+
+ private:
+  enum class Kind { kCounter, kGauge, kCallback };
+  struct Series {
+    Labels labels;
+    Counter* counter = nullptr;
+    Gauge* gauge = nullptr;
+    std::function<double()> fn;
+  };
+  struct Family {
+    Kind kind;
+    std::string help;
+    std::vector<Series> series;
+  };
+  Series* find(Family& f, const Labels& labels);
+
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;
+  std::deque<Counter> counters_;
+  std::deque<Gauge> gauges_;
+};
+
+}  // namespace jagent::metrics

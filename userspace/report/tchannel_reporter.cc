@@ -1,0 +1,680 @@
+#include "report/tchannel_reporter.h"
+
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+namespace jagent::report {
+namespace {
+
+using tchannel::ChecksumType;
+using tchannel::ErrorCode;
+using tchannel::FrameType;
+
+constexpr std::string_view kCollectorService = "jaeger-collector";
+constexpr std::string_view kSubmitBatches = "Collector::submitBatches";
+constexpr std::string_view kSubmitZipkin = "ZipkinCollector::submitZipkinBatch";
+constexpr int kMaxAttempts = 5;  // tchannel-go's RunWithRetry default
+constexpr uint64_t kWakeTag = ~uint64_t{0};
+
+const char* formatName(decode::Format f) { return f == decode::Format::kJaeger ? "jaeger" : "zipkin"; }
+
+void putBe32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// Counts `ok == false` entries in a `{0: list<struct{1: bool ok}>}` result struct. Returns -1 if
+// the bytes are not of that shape (the call still succeeded at the transport level).
+int countNotOk(std::span<const uint8_t> r) {
+  if (r.size() < 8 || r[0] != 0x0F || r[1] != 0 || r[2] != 0 || r[3] != 0x0C) return -1;
+  const uint32_t n = (uint32_t{r[4]} << 24) | (uint32_t{r[5]} << 16) | (uint32_t{r[6]} << 8) | r[7];
+  size_t pos = 8;
+  int notOk = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    // Expect exactly: 02 00 01 <b> 00
+    if (pos + 5 > r.size() || r[pos] != 0x02 || r[pos + 1] != 0 || r[pos + 2] != 1 || r[pos + 4] != 0) return -1;
+    if (r[pos + 3] == 0) ++notOk;
+    pos += 5;
+  }
+  return notOk;
+}
+
+}  // namespace
+
+struct TChannelReporter::Call {
+  decode::Format format = decode::Format::kJaeger;
+  std::vector<uint8_t> body;        // concatenated binary Batch (or zipkin Span) structs
+  uint32_t items = 0;               // list elements in body
+  uint32_t batches = 0;             // UDP batches coalesced in
+  uint32_t spans = 0;
+  Clock::time_point created{};
+  Clock::time_point deadline{};     // set when first dispatched
+  int attempts = 0;
+  int lastPeer = -1;
+};
+
+struct TChannelReporter::Peer {
+  int index = 0;
+  std::string spec;                 // as configured, e.g. "collector:14267"
+  HostPort hp;
+  enum class State { kDown, kConnecting, kHandshake, kReady } state = State::kDown;
+  UniqueFd fd;
+  Clock::time_point stateSince{};
+  Clock::time_point nextAttempt{};
+  std::chrono::milliseconds backoff{100};
+  uint32_t nextId = 1;
+  std::vector<uint8_t> out;
+  size_t outOff = 0;
+  uint64_t written = 0;             // bytes ever written on this connection
+  uint64_t queued = 0;              // bytes ever appended to `out` on this connection
+  std::vector<uint8_t> in;
+  bool wantWrite = false;
+  struct InFlight {
+    std::unique_ptr<Call> call;
+    uint64_t endPos = 0;            // `queued` after the last byte of the request
+    Clock::time_point deadline{};
+  };
+  std::unordered_map<uint32_t, InFlight> inflight;
+  std::unordered_map<uint32_t, tchannel::CallAssembler> partial;
+  metrics::Gauge* connectedGauge = nullptr;
+};
+
+struct TChannelReporter::FormatMetrics {
+  metrics::Counter& batchesSubmitted;
+  metrics::Counter& batchesFailures;
+  metrics::Counter& spansSubmitted;
+  metrics::Counter& spansFailures;
+  metrics::Gauge& batchSize;
+  metrics::Counter& batchesDroppedQueueFull;
+  metrics::Counter& spansDroppedQueueFull;
+  metrics::Counter& batchesDroppedShutdown;
+  metrics::Counter& spansDroppedShutdown;
+  metrics::Counter& calls;
+  metrics::Counter& notOk;
+};
+
+TChannelReporter::TChannelReporter(const config::ReporterConfig& cfg, metrics::Registry& registry)
+    : cfg_(cfg),
+      registry_(registry),
+      retries_(registry.counter("jaeger_agent_reporter_retries", "Collector calls retried (busy, declined, "
+                                "timeout, or connection lost before the request was sent)",
+                                {{"protocol", "tchannel"}})),
+      queueBytesGauge_(registry.gauge("jaeger_agent_reporter_queue_bytes",
+                                      "Batch bytes waiting for or in flight to collectors", {{"protocol", "tchannel"}})) {
+  for (decode::Format f : {decode::Format::kJaeger, decode::Format::kZipkin}) {
+    const metrics::Labels l{{"format", formatName(f)}, {"protocol", "tchannel"}};
+    auto with = [&](const char* k, const char* v) {
+      metrics::Labels x = l;
+      x.emplace_back(k, v);
+      return x;
+    };
+    formatMetrics_.push_back(std::unique_ptr<FormatMetrics>(new FormatMetrics{
+        registry.counter("jaeger_agent_reporter_batches_submitted", "Batches successfully submitted to a collector", l),
+        registry.counter("jaeger_agent_reporter_batches_failures", "Batches that failed to be submitted to a collector", l),
+        registry.counter("jaeger_agent_reporter_spans_submitted", "Spans successfully submitted to a collector", l),
+        registry.counter("jaeger_agent_reporter_spans_failures", "Spans that failed to be submitted to a collector", l),
+        registry.gauge("jaeger_agent_reporter_batch_size", "Spans in the last successfully submitted call", l),
+        registry.counter("jaeger_agent_reporter_batches_dropped", "Batches dropped before reaching a collector, by reason",
+                         with("reason", "queue_full")),
+        registry.counter("jaeger_agent_reporter_spans_dropped", "Spans dropped before reaching a collector, by reason",
+                         with("reason", "queue_full")),
+        registry.counter("jaeger_agent_reporter_batches_dropped", "Batches dropped before reaching a collector, by reason",
+                         with("reason", "shutdown")),
+        registry.counter("jaeger_agent_reporter_spans_dropped", "Spans dropped before reaching a collector, by reason",
+                         with("reason", "shutdown")),
+        registry.counter("jaeger_agent_reporter_calls", "Collector calls completed successfully", l),
+        registry.counter("jaeger_agent_reporter_batches_not_ok",
+                         "Batches the collector answered with ok=false (accepted the call, rejected spans)", l),
+    }));
+  }
+}
+
+TChannelReporter::FormatMetrics& TChannelReporter::fm(decode::Format f) {
+  return *formatMetrics_[f == decode::Format::kJaeger ? 0 : 1];
+}
+
+Result<std::unique_ptr<TChannelReporter>> TChannelReporter::create(const config::ReporterConfig& cfg,
+                                                                   metrics::Registry& registry) {
+  std::unique_ptr<TChannelReporter> r(new TChannelReporter(cfg, registry));
+  if (auto ok = r->init(); !ok) return withContext(ok.error(), "TChannel reporter");
+  r->thread_ = std::thread([p = r.get()] {
+    ::pthread_setname_np(::pthread_self(), "tchannel-io");
+    p->run();
+  });
+  return r;
+}
+
+Result<void> TChannelReporter::init() {
+  if (cfg_.hostPorts.empty()) return makeError("no collector host:port configured");
+  int i = 0;
+  for (const std::string& spec : cfg_.hostPorts) {
+    auto hp = parseHostPort(spec);
+    if (!hp) return withContext(hp.error(), "--reporter.tchannel.host-port");
+    if (hp->host.empty()) hp->host = "127.0.0.1";
+    auto p = std::make_unique<Peer>();
+    p->index = i++;
+    p->spec = spec;
+    p->hp = *hp;
+    p->connectedGauge = &registry_.gauge("jaeger_agent_collector_connected",
+                                         "1 when the TChannel connection to this collector is up", {{"peer", spec}});
+    peers_.push_back(std::move(p));
+  }
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) return errnoError("epoll_create1");
+  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wakeFd_) return errnoError("eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
+  return {};
+}
+
+TChannelReporter::~TChannelReporter() {
+  if (thread_.joinable()) close(Clock::now());
+}
+
+void TChannelReporter::wake() noexcept {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wakeFd_.get(), &one, sizeof one);
+}
+
+void TChannelReporter::emit(const EncodedBatch& batch) noexcept {
+  FormatMetrics& m = fm(batch.format);
+  const size_t size = batch.bytes.size();
+  const uint32_t spans = batch.summary ? batch.summary->spans : 0;
+  const uint32_t items = batch.format == decode::Format::kJaeger ? 1 : spans;
+  bool doWake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_ || queuedBytes_.load(std::memory_order_relaxed) + size > cfg_.queueMaxBytes) {
+      (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull).inc();
+      (closing_ ? m.spansDroppedShutdown : m.spansDroppedQueueFull).inc(spans);
+      uint64_t suppressed = 0;
+      if (dropLog_.allow(&suppressed))
+        spdlog::warn("reporter: dropped a batch of {} spans: {} ({} similar suppressed)", spans,
+                     closing_ ? "shutting down" : "send queue full (collectors too slow or down)", suppressed);
+      return;
+    }
+    std::unique_ptr<Call>& open = open_[batch.format == decode::Format::kJaeger ? 0 : 1];
+    if (!open) {
+      open = std::make_unique<Call>();
+      open->format = batch.format;
+      open->created = Clock::now();
+      open->body.reserve(std::min(cfg_.batchMaxBytes, std::max<size_t>(size * 2, 4096)));
+      doWake = true;  // the I/O thread sends at once if idle, else arms the delay timer
+    }
+    open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
+    open->items += items;
+    open->batches += 1;
+    open->spans += spans;
+    queuedBytes_.fetch_add(size, std::memory_order_relaxed);
+    if (open->body.size() >= cfg_.batchMaxBytes) {
+      ready_.push_back(std::move(open));
+      doWake = true;
+    }
+  }
+  queueBytesGauge_.set(static_cast<int64_t>(queuedBytes_.load(std::memory_order_relaxed)));
+  if (doWake) wake();
+}
+
+void TChannelReporter::close(Clock::time_point deadline) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    closing_ = true;
+    closeDeadline_ = deadline;
+    for (auto& open : open_)
+      if (open) ready_.push_back(std::move(open));
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+}
+
+void TChannelReporter::finish(std::unique_ptr<Call> call, const char* outcome) {
+  FormatMetrics& m = fm(call->format);
+  const std::string_view o(outcome);
+  if (o == "ok") {
+    m.batchesSubmitted.inc(call->batches);
+    m.spansSubmitted.inc(call->spans);
+    m.batchSize.set(call->spans);
+    m.calls.inc();
+  } else if (o == "shutdown") {
+    m.batchesDroppedShutdown.inc(call->batches);
+    m.spansDroppedShutdown.inc(call->spans);
+  } else {
+    m.batchesFailures.inc(call->batches);
+    m.spansFailures.inc(call->spans);
+    uint64_t suppressed = 0;
+    if (errorLog_.allow(&suppressed))
+      spdlog::warn("reporter: failed to submit {} {} batches ({} spans): {} ({} similar suppressed)", call->batches,
+                   formatName(call->format), call->spans, outcome, suppressed);
+  }
+  queuedBytes_.fetch_sub(call->body.size(), std::memory_order_relaxed);
+  queueBytesGauge_.set(static_cast<int64_t>(queuedBytes_.load(std::memory_order_relaxed)));
+}
+
+void TChannelReporter::startConnect(Peer& p, Clock::time_point now) {
+  p.stateSince = now;
+  auto addr = resolve(p.hp, SOCK_STREAM);  // re-resolved on every attempt
+  if (!addr) {
+    failPeer(p, addr.error().message());
+    return;
+  }
+  p.fd.reset(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!p.fd) {
+    failPeer(p, fmt::format("socket: {}", std::strerror(errno)));
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(p.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(p.fd.get(), addr->get(), addr->len) != 0 && errno != EINPROGRESS) {
+    failPeer(p, fmt::format("connect {}: {}", formatAddr(addr->get()), std::strerror(errno)));
+    return;
+  }
+  p.state = Peer::State::kConnecting;
+  p.out.clear();
+  p.outOff = 0;
+  p.in.clear();
+  p.written = p.queued = 0;
+  p.nextId = 1;
+  p.partial.clear();
+  // Handshake: init req must be the only thing sent until init res (wire-protocols.md §1.3).
+  // host_port "0.0.0.0:0" = not listening; tchannel-node insists on an IPv4 literal here.
+  const std::string processName = fmt::format("jaeger-xdp-agent[{}]", ::getpid());
+  const tchannel::Header headers[] = {{"host_port", "0.0.0.0:0"},
+                                      {"process_name", processName},
+                                      {"tchannel_language", "cpp"},
+                                      {"tchannel_language_version", "c++20"},
+                                      {"tchannel_version", JAGENT_VERSION}};
+  if (!tchannel::appendInitReq(p.out, p.nextId++, headers)) {
+    failPeer(p, "init request could not be encoded");
+    return;
+  }
+  p.queued = p.out.size();
+  p.wantWrite = true;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u64 = static_cast<uint64_t>(p.index);
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.fd.get(), &ev);
+}
+
+void TChannelReporter::failPeer(Peer& p, const std::string& why) {
+  const bool wasReady = p.state == Peer::State::kReady;
+  if (p.fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.fd.get(), nullptr);
+  p.fd.reset();
+  if (wasReady) {
+    connected_.fetch_sub(1, std::memory_order_relaxed);
+    p.connectedGauge->set(0);
+  }
+  p.state = Peer::State::kDown;
+  // Exponential backoff with jitter, 100 ms .. 5 s.
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  const auto jitter = std::chrono::milliseconds(rng() % (p.backoff.count() / 2 + 1));
+  p.nextAttempt = Clock::now() + p.backoff + jitter;
+  p.backoff = std::min<std::chrono::milliseconds>(p.backoff * 2, std::chrono::milliseconds(5000));
+  uint64_t suppressed = 0;
+  if (errorLog_.allow(&suppressed))
+    spdlog::warn("collector {}: {} (reconnecting; {} similar suppressed)", p.spec, why, suppressed);
+  // Calls on this connection: a request that never fully left is safe to send elsewhere; one that
+  // did may have been processed, so it is counted as failed rather than risk duplicate spans.
+  std::vector<std::unique_ptr<Call>> retry;
+  for (auto& [id, f] : p.inflight) {
+    --inflight_;
+    if (p.written < f.endPos && f.call->attempts < kMaxAttempts && Clock::now() < f.call->deadline) {
+      retries_.inc();
+      retry.push_back(std::move(f.call));
+    } else {
+      finish(std::move(f.call), "connection lost after the request was sent");
+    }
+  }
+  p.inflight.clear();
+  p.partial.clear();
+  if (!retry.empty()) {
+    std::lock_guard lock(mu_);
+    for (auto& c : retry) ready_.push_front(std::move(c));
+  }
+}
+
+void TChannelReporter::updateEpoll(Peer& p) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | (p.wantWrite ? EPOLLOUT : 0u);
+  ev.data.u64 = static_cast<uint64_t>(p.index);
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, p.fd.get(), &ev);
+}
+
+void TChannelReporter::flushWrites(Peer& p) {
+  while (p.outOff < p.out.size()) {
+    const ssize_t n = ::send(p.fd.get(), p.out.data() + p.outOff, p.out.size() - p.outOff, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      failPeer(p, fmt::format("send: {}", std::strerror(errno)));
+      return;
+    }
+    p.outOff += static_cast<size_t>(n);
+    p.written += static_cast<uint64_t>(n);
+  }
+  if (p.outOff == p.out.size()) {
+    p.out.clear();
+    p.outOff = 0;
+  }
+  const bool want = p.outOff < p.out.size() || p.out.size() > 0;
+  if (want != p.wantWrite) {
+    p.wantWrite = want;
+    updateEpoll(p);
+  }
+}
+
+void TChannelReporter::onWritable(Peer& p) {
+  if (p.state == Peer::State::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(p.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      failPeer(p, fmt::format("connect: {}", std::strerror(err)));
+      return;
+    }
+    p.state = Peer::State::kHandshake;
+  }
+  flushWrites(p);
+}
+
+void TChannelReporter::onReadable(Peer& p) {
+  uint8_t buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(p.fd.get(), buf, sizeof buf, 0);
+    if (n == 0) {
+      failPeer(p, "connection closed by collector");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      failPeer(p, fmt::format("recv: {}", std::strerror(errno)));
+      return;
+    }
+    p.in.insert(p.in.end(), buf, buf + n);
+    if (static_cast<size_t>(n) < sizeof buf) break;
+  }
+  size_t off = 0;
+  while (p.fd) {
+    tchannel::FrameView f;
+    size_t consumed = 0;
+    const auto st = tchannel::parseFrame(std::span<const uint8_t>(p.in).subspan(off), f, consumed);
+    if (st == tchannel::ParseStatus::kNeedMore) break;
+    if (st == tchannel::ParseStatus::kMalformed) {
+      failPeer(p, "malformed frame from collector");
+      return;
+    }
+    handleFrame(p, f);
+    off += consumed;
+  }
+  if (p.fd) p.in.erase(p.in.begin(), p.in.begin() + static_cast<std::ptrdiff_t>(off));
+}
+
+void TChannelReporter::handleFrame(Peer& p, const tchannel::FrameView& f) {
+  switch (static_cast<FrameType>(f.type)) {
+    case FrameType::kInitRes: {
+      tchannel::InitView init;
+      if (p.state != Peer::State::kHandshake && p.state != Peer::State::kConnecting) return;
+      if (!tchannel::parseInit(f.payload, init) || init.version != 2) {
+        failPeer(p, "bad init res");
+        return;
+      }
+      p.state = Peer::State::kReady;
+      p.backoff = std::chrono::milliseconds(100);
+      connected_.fetch_add(1, std::memory_order_relaxed);
+      p.connectedGauge->set(1);
+      spdlog::info("collector {}: connected", p.spec);
+      return;
+    }
+    case FrameType::kCallRes:
+    case FrameType::kCallResContinue: {
+      if (!p.inflight.count(f.id)) return;  // late answer to a call that already timed out
+      tchannel::CallAssembler& a = p.partial[f.id];
+      const auto st = a.feed(f);
+      if (st == tchannel::CallAssembler::Status::kIncomplete) return;
+      if (st != tchannel::CallAssembler::Status::kComplete) {
+        p.partial.erase(f.id);
+        completeCall(p, f.id, false, "malformed or bad-checksum response", false);
+        return;
+      }
+      const bool ok = a.code() == 0;
+      if (ok) {
+        const int notOk = countNotOk(a.arg3());
+        if (notOk > 0) fm(p.inflight[f.id].call->format).notOk.inc(static_cast<uint64_t>(notOk));
+      }
+      p.partial.erase(f.id);
+      completeCall(p, f.id, ok, "application error response", false);
+      return;
+    }
+    case FrameType::kError: {
+      tchannel::ErrorView e;
+      if (!tchannel::parseError(f.payload, e)) return;
+      if (f.id == 0xFFFFFFFFu || !p.inflight.count(f.id)) {
+        failPeer(p, fmt::format("protocol error from collector: {} {}", tchannel::errorCodeName(e.code), e.message));
+        return;
+      }
+      const bool retryable =
+          e.code == ErrorCode::kBusy || e.code == ErrorCode::kDeclined || e.code == ErrorCode::kTimeout;
+      p.partial.erase(f.id);
+      const std::string why = fmt::format("{}: {}", tchannel::errorCodeName(e.code), e.message);
+      completeCall(p, f.id, false, why.c_str(), retryable);
+      if (e.code == ErrorCode::kFatal) failPeer(p, "fatal protocol error");
+      return;
+    }
+    case FrameType::kPingReq:
+      tchannel::appendPingRes(p.out, f.id);
+      p.queued += tchannel::kFrameHeaderSize;
+      flushWrites(p);
+      return;
+    default:
+      return;  // ping res, claim, cancel, stray frames: nothing to do
+  }
+}
+
+void TChannelReporter::completeCall(Peer& p, uint32_t id, bool ok, const char* reason, bool retryable) {
+  auto it = p.inflight.find(id);
+  if (it == p.inflight.end()) return;
+  std::unique_ptr<Call> call = std::move(it->second.call);
+  p.inflight.erase(it);
+  --inflight_;
+  if (ok) {
+    finish(std::move(call), "ok");
+  } else if (retryable && call->attempts < kMaxAttempts && Clock::now() < call->deadline) {
+    retries_.inc();
+    std::lock_guard lock(mu_);
+    ready_.push_front(std::move(call));
+  } else {
+    finish(std::move(call), reason);
+  }
+}
+
+void TChannelReporter::sendCall(Peer& p, std::unique_ptr<Call> call, Clock::time_point now) {
+  if (call->attempts == 0) call->deadline = now + cfg_.reportTimeout;
+  ++call->attempts;
+  call->lastPeer = p.index;
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - now).count();
+  uint8_t head[8] = {0x0F, 0x00, 0x01, 0x0C};  // args struct field 1: list<struct>
+  putBe32(head + 4, call->items);
+  static constexpr uint8_t kStop[1] = {0x00};
+  const std::span<const uint8_t> pieces[] = {head, call->body, kStop};
+  const tchannel::Header headers[] = {{"as", "thrift"}, {"cn", "jaeger-agent"}};
+  const std::string_view method = call->format == decode::Format::kJaeger ? kSubmitBatches : kSubmitZipkin;
+  tchannel::CallReq req;
+  req.id = p.nextId++;
+  req.ttlMs = static_cast<uint32_t>(std::max<int64_t>(1, remaining));  // never 0: fatal for tchannel-node
+  req.service = kCollectorService;
+  req.headers = headers;
+  req.checksum = ChecksumType::kCrc32c;
+  req.arg1 = {reinterpret_cast<const uint8_t*>(method.data()), method.size()};
+  req.arg2 = tchannel::kEmptyThriftHeaders;
+  req.arg3 = pieces;
+  const size_t before = p.out.size();
+  if (!tchannel::appendCallReq(p.out, req)) {  // only if arg sizes were unrepresentable: never for ours
+    finish(std::move(call), "request could not be encoded");
+    return;
+  }
+  p.queued += p.out.size() - before;
+  Peer::InFlight f;
+  f.endPos = p.queued;
+  f.deadline = call->deadline;
+  f.call = std::move(call);
+  p.inflight.emplace(req.id, std::move(f));
+  ++inflight_;
+  flushWrites(p);
+}
+
+void TChannelReporter::dispatch(Clock::time_point now) {
+  for (;;) {
+    std::unique_ptr<Call> call;
+    Peer* best = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      // Idle pipeline, shutting down, or due by age: close the open calls so they go now.
+      for (auto& open : open_)
+        if (open && (inflight_ == 0 || closing_ || now - open->created >= cfg_.batchMaxDelay))
+          ready_.push_back(std::move(open));
+      if (ready_.empty()) return;
+      // The ready peer with the fewest calls in flight, preferring one that did not just fail
+      // this call (a retry should go elsewhere).
+      const int avoid = ready_.front()->lastPeer;
+      for (auto& p : peers_) {
+        if (p->state != Peer::State::kReady) continue;
+        if (!best) {
+          best = p.get();
+          continue;
+        }
+        const bool bestAvoided = best->index == avoid;
+        const bool pAvoided = p->index == avoid;
+        if (bestAvoided != pAvoided) {
+          if (bestAvoided) best = p.get();
+          continue;
+        }
+        if (p->inflight.size() < best->inflight.size()) best = p.get();
+      }
+      if (!best) return;
+      call = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    // Outside the lock: emit() must never wait on socket writes.
+    if (call->attempts > 0 && now >= call->deadline) finish(std::move(call), "deadline exceeded before retry");
+    else sendCall(*best, std::move(call), now);
+  }
+}
+
+void TChannelReporter::expire(Clock::time_point now) {
+  for (auto& p : peers_) {
+    if ((p->state == Peer::State::kConnecting || p->state == Peer::State::kHandshake) &&
+        now - p->stateSince > std::max<std::chrono::milliseconds>(cfg_.connCheckTimeout, std::chrono::milliseconds(1))) {
+      failPeer(*p, p->state == Peer::State::kConnecting ? "connect timed out" : "handshake timed out");
+      continue;
+    }
+    std::vector<uint32_t> late;
+    for (auto& [id, f] : p->inflight)
+      if (now >= f.deadline) late.push_back(id);
+    for (uint32_t id : late) {
+      p->partial.erase(id);
+      completeCall(*p, id, false, "timed out waiting for the collector", false);
+    }
+  }
+}
+
+void TChannelReporter::maintainConnections(Clock::time_point now) {
+  for (auto& p : peers_)
+    if (p->state == Peer::State::kDown && now >= p->nextAttempt) startConnect(*p, now);
+}
+
+int TChannelReporter::pollTimeoutMs(Clock::time_point now) const {
+  auto next = now + std::chrono::milliseconds(100);
+  for (const auto& p : peers_) {
+    if (p->state == Peer::State::kDown) next = std::min(next, p->nextAttempt);
+    for (const auto& [id, f] : p->inflight) next = std::min(next, f.deadline);
+  }
+  if (open_[0] || open_[1]) next = std::min(next, now + cfg_.batchMaxDelay);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+  return static_cast<int>(std::clamp<int64_t>(ms, 0, 100));
+}
+
+void TChannelReporter::run() {
+  epoll_event events[16];
+  for (;;) {
+    auto now = Clock::now();
+    maintainConnections(now);
+    expire(now);
+    dispatch(now);
+    bool closing;
+    Clock::time_point deadline;
+    bool idle;
+    {
+      std::lock_guard lock(mu_);
+      closing = closing_;
+      deadline = closeDeadline_;
+      idle = ready_.empty() && !open_[0] && !open_[1] && inflight_ == 0;
+    }
+    if (closing && (idle || now >= deadline)) break;
+    int timeout;
+    {
+      std::lock_guard lock(mu_);
+      timeout = pollTimeoutMs(now);
+    }
+    if (closing) timeout = std::min<int>(timeout, static_cast<int>(std::max<int64_t>(
+                                                      0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count())));
+    const int n = ::epoll_wait(epoll_.get(), events, 16, timeout);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == kWakeTag) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
+        continue;
+      }
+      Peer& p = *peers_[events[i].data.u64];
+      if (!p.fd) continue;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+        if (p.state == Peer::State::kConnecting) {
+          onWritable(p);  // reads SO_ERROR and fails with the real reason
+          continue;
+        }
+      }
+      if (events[i].events & EPOLLOUT) onWritable(p);
+      if (p.fd && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(p);
+    }
+  }
+  // Whatever is left at the deadline is dropped, and counted.
+  std::vector<std::unique_ptr<Call>> left;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& c : ready_) left.push_back(std::move(c));
+    ready_.clear();
+    for (auto& open : open_)
+      if (open) left.push_back(std::move(open));
+  }
+  for (auto& p : peers_) {
+    for (auto& [id, f] : p->inflight) left.push_back(std::move(f.call));
+    p->inflight.clear();
+    if (p->fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->fd.get(), nullptr);
+    p->fd.reset();
+  }
+  uint64_t spans = 0;
+  for (auto& c : left) {
+    spans += c->spans;
+    finish(std::move(c), "shutdown");
+  }
+  if (spans > 0) spdlog::warn("reporter: {} spans could not be delivered before the shutdown deadline", spans);
+}
+
+}  // namespace jagent::report
