@@ -75,13 +75,15 @@ struct Options {
   MessageType messageType = MessageType::kCall;
   size_t maxPacket = 65000;
   int paceUs = 400;
+  bool forceBinary = false;  // every datagram TBinaryProtocol (self-test of the harness)
 };
 
 [[noreturn]] void usage(const std::string& msg) {
   if (!msg.empty()) std::cerr << "oracle-sender: " << msg << "\n";
   std::cerr << "usage: oracle-sender --compact-port P [--binary-port P] [--zipkin-port P]\n"
                "         [--batches N] [--zipkin-batches N] [--seed S] [--out sent.jsonl]\n"
-               "         [--message-type call|oneway|mixed] [--max-packet BYTES] [--pace-us US]\n";
+               "         [--message-type call|oneway|mixed] [--max-packet BYTES] [--pace-us US]\n"
+               "         [--force-binary]  (every datagram TBinaryProtocol: harness self-test)\n";
   std::exit(2);
 }
 
@@ -110,6 +112,7 @@ Options parseOptions(int argc, char** argv) {
     else if (flag == "--out") o.out = value();
     else if (flag == "--max-packet") o.maxPacket = static_cast<size_t>(parseNumber(flag, value(), 512, 65507));
     else if (flag == "--pace-us") o.paceUs = static_cast<int>(parseNumber(flag, value(), 0, 1000000));
+    else if (flag == "--force-binary") o.forceBinary = true;
     else if (flag == "--message-type") {
       const std::string v = value();
       if (v == "call") o.messageType = MessageType::kCall;
@@ -627,11 +630,12 @@ std::string fitJaegerBatch(jt::Batch& batch, Proto proto, TMessageType type, int
   }
 }
 
-std::string fitZipkinBatch(std::vector<zt::Span>& spans, TMessageType type, int32_t seqid, size_t maxPacket) {
+std::string fitZipkinBatch(std::vector<zt::Span>& spans, Proto proto, TMessageType type, int32_t seqid,
+                           size_t maxPacket) {
   for (;;) {
     at::Agent_emitZipkinBatch_args args;
     args.spans = spans;
-    std::string datagram = encodeMessage(Proto::kCompact, "emitZipkinBatch", type, seqid, args);
+    std::string datagram = encodeMessage(proto, "emitZipkinBatch", type, seqid, args);
     if (datagram.size() <= maxPacket || spans.size() <= 1) return datagram;
     const size_t keep = std::max<size_t>(1, spans.size() * maxPacket / datagram.size());
     spans.resize(std::min(keep, spans.size() - 1));
@@ -684,7 +688,8 @@ int run(const Options& o) {
     ++seqid;
     const bool useBinary = binary && i % 3 == 2;
     const std::string datagram =
-        fitJaegerBatch(batch, useBinary ? Proto::kBinary : Proto::kCompact, messageTypeFor(o.messageType, seqid),
+        fitJaegerBatch(batch, useBinary || o.forceBinary ? Proto::kBinary : Proto::kCompact,
+                       messageTypeFor(o.messageType, seqid),
                        seqid, o.maxPacket);
     if (datagram.size() > o.maxPacket) {
       ++skippedOversize;  // one random span larger than a datagram: not sent, not recorded
@@ -696,7 +701,7 @@ int run(const Options& o) {
       ++errors;
       continue;  // not sent, not recorded
     }
-    (useBinary ? binaryDatagrams : compactDatagrams)++;
+    (useBinary || o.forceBinary ? binaryDatagrams : compactDatagrams)++;
     bytes += datagram.size();
     maxDatagram = std::max(maxDatagram, datagram.size());
     jaegerSpans += batch.spans.size();
@@ -710,7 +715,8 @@ int run(const Options& o) {
     std::vector<zt::Span> spans(static_cast<size_t>(gen.chance(10) ? 1 : gen.chance(10) ? 300 : gen.range(2, 40)));
     for (auto& s : spans) s = gen.zipkinSpan();
     ++seqid;
-    const std::string datagram = fitZipkinBatch(spans, messageTypeFor(o.messageType, seqid), seqid, o.maxPacket);
+    const std::string datagram = fitZipkinBatch(spans, o.forceBinary ? Proto::kBinary : Proto::kCompact,
+                                                messageTypeFor(o.messageType, seqid), seqid, o.maxPacket);
     if (datagram.size() > o.maxPacket) {
       ++skippedOversize;  // one random span larger than a datagram: not sent, not recorded
       continue;

@@ -55,10 +55,12 @@ Result<void> UringReceiver::init() {
                                                  : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
 
   io_uring_params params{};
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+  // Not SINGLE_ISSUER: the ring is created here (main thread) but submitted to from the receiver
+  // thread, which SINGLE_ISSUER refuses with EEXIST.
+  params.flags = IORING_SETUP_COOP_TASKRUN;
   int rc = ::io_uring_queue_init_params(64, &ring_, &params);
   if (rc < 0) {
-    params = {};  // older kernels: no SINGLE_ISSUER/COOP_TASKRUN
+    params = {};  // kernels before 5.19: no COOP_TASKRUN
     rc = ::io_uring_queue_init_params(64, &ring_, &params);
   }
   if (rc < 0) return sysError(rc, "io_uring_queue_init");
@@ -225,7 +227,10 @@ void UringReceiver::run() {
     io_uring_cqe* first = nullptr;
     const int rc = ::io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-      spdlog::error("{}: io_uring wait failed: {}", opts_.name, std::strerror(-rc));
+      counters_.readErrors.inc();
+      uint64_t suppressed = 0;
+      if (errorLog_.allow(&suppressed))
+        spdlog::error("{}: io_uring wait failed: {} ({} similar suppressed)", opts_.name, std::strerror(-rc), suppressed);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     const unsigned n = ::io_uring_peek_batch_cqe(&ring_, cqes, 64);

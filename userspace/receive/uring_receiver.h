@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "common/rate_limited_log.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "metrics/metrics.h"
@@ -92,6 +93,7 @@ class UringReceiver final : public BufferOwner {
   unsigned lent_ = 0;          // buffers out of the ring (in a CQE or with a consumer)
   uint32_t lastKernelDrops_ = 0;
   int64_t nextDropPollNs_ = 0;
+  RateLimiter errorLog_;
 
   std::mutex mu_;              // guards returned_ and waiting_
   std::condition_variable cv_;

@@ -1,0 +1,398 @@
+// Test helpers for the decode seam:
+//  * TValue: a tiny Thrift value tree with its own compact and binary encoders, so tests can
+//    build messages the generated code cannot write (unknown fields, long-form headers, odd
+//    field order, wrong types, raw bytes for broken varints).
+//  * Oracle helpers around the Apache Thrift generated types (jagent_idl).
+#pragma once
+
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/protocol/TCompactProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "Agent.h"
+#include "jaeger_types.h"
+#include "zipkincore_types.h"
+
+namespace jagent::decode::testing {
+
+namespace jt = ::jaegertracing::thrift;
+namespace zt = ::twitter::zipkin::thrift;
+namespace at = ::jaegertracing::agent::thrift;
+using ::apache::thrift::protocol::TMessageType;
+
+using Bytes = std::vector<uint8_t>;
+
+enum class Wire { kCompact, kBinary };
+
+// ---- TValue ---------------------------------------------------------------------------------
+
+// Binary-protocol type ids, plus kRaw: bytes emitted verbatim in place of a value (the field
+// header still uses `declared`).
+namespace tt {
+inline constexpr uint8_t kBool = 2, kByte = 3, kDouble = 4, kI16 = 6, kI32 = 8, kI64 = 10, kString = 11,
+                         kStruct = 12, kMap = 13, kSet = 14, kList = 15, kUuid = 16, kRaw = 0xFE;
+}  // namespace tt
+
+struct TValue {
+  uint8_t type = tt::kStruct;
+  uint8_t declared = 0;  // kRaw: the type written in the field header
+  int64_t i = 0;
+  double d = 0;
+  std::string s;  // string/binary, uuid (16 bytes), raw bytes
+  std::vector<std::pair<int16_t, TValue>> fields;
+  uint8_t elemType = 0;  // list/set element type; map value type
+  uint8_t keyType = 0;   // map key type
+  std::vector<TValue> elems;  // list/set elements; map: key, value, key, value...
+
+  TValue& add(int16_t id, TValue v) {
+    fields.emplace_back(id, std::move(v));
+    return *this;
+  }
+};
+
+inline TValue tBool(bool b) { return TValue{.type = tt::kBool, .i = b}; }
+inline TValue tByte(int8_t v) { return TValue{.type = tt::kByte, .i = v}; }
+inline TValue tI16(int16_t v) { return TValue{.type = tt::kI16, .i = v}; }
+inline TValue tI32(int32_t v) { return TValue{.type = tt::kI32, .i = v}; }
+inline TValue tI64(int64_t v) { return TValue{.type = tt::kI64, .i = v}; }
+inline TValue tDouble(double v) { return TValue{.type = tt::kDouble, .d = v}; }
+inline TValue tString(std::string s) { return TValue{.type = tt::kString, .s = std::move(s)}; }
+inline TValue tUuid() { return TValue{.type = tt::kUuid, .s = std::string(16, '\x42')}; }
+inline TValue tStruct(std::vector<std::pair<int16_t, TValue>> f = {}) {
+  return TValue{.type = tt::kStruct, .fields = std::move(f)};
+}
+inline TValue tList(uint8_t elemType, std::vector<TValue> e = {}) {
+  return TValue{.type = tt::kList, .elemType = elemType, .elems = std::move(e)};
+}
+inline TValue tSet(uint8_t elemType, std::vector<TValue> e = {}) {
+  return TValue{.type = tt::kSet, .elemType = elemType, .elems = std::move(e)};
+}
+inline TValue tMap(uint8_t keyType, uint8_t valueType, std::vector<TValue> kv = {}) {
+  return TValue{.type = tt::kMap, .elemType = valueType, .keyType = keyType, .elems = std::move(kv)};
+}
+inline TValue tRaw(uint8_t declared, Bytes raw) {
+  return TValue{.type = tt::kRaw, .declared = declared, .s = std::string(raw.begin(), raw.end())};
+}
+
+enum class FieldForm { kShort, kLong, kMixed };
+
+class Encoder {
+ public:
+  Encoder(Wire wire, FieldForm form = FieldForm::kShort) : wire_(wire), form_(form) {}
+
+  Bytes& bytes() { return out_; }
+
+  void value(const TValue& v) {
+    if (wire_ == Wire::kCompact)
+      compactValue(v);
+    else
+      binaryValue(v);
+  }
+
+  void envelope(const std::string& name, int type, int32_t seqId, bool strict = true) {
+    if (wire_ == Wire::kCompact) {
+      out_.push_back(0x82);
+      out_.push_back(static_cast<uint8_t>((type << 5) | 1));
+      varint(static_cast<uint32_t>(seqId));
+      varint(name.size());
+      out_.insert(out_.end(), name.begin(), name.end());
+    } else if (strict) {
+      big32(0x80010000u | static_cast<uint32_t>(type));
+      big32(static_cast<uint32_t>(name.size()));
+      out_.insert(out_.end(), name.begin(), name.end());
+      big32(static_cast<uint32_t>(seqId));
+    } else {
+      big32(static_cast<uint32_t>(name.size()));
+      out_.insert(out_.end(), name.begin(), name.end());
+      out_.push_back(static_cast<uint8_t>(type));
+      big32(static_cast<uint32_t>(seqId));
+    }
+  }
+
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<uint8_t>(v | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<uint8_t>(v));
+  }
+  void big32(uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out_.push_back(static_cast<uint8_t>(v >> s));
+  }
+
+ private:
+  static uint8_t compactType(uint8_t t) {
+    switch (t) {
+      case tt::kBool: return 1;
+      case tt::kByte: return 3;
+      case tt::kI16: return 4;
+      case tt::kI32: return 5;
+      case tt::kI64: return 6;
+      case tt::kDouble: return 7;
+      case tt::kString: return 8;
+      case tt::kList: return 9;
+      case tt::kSet: return 10;
+      case tt::kMap: return 11;
+      case tt::kStruct: return 12;
+      case tt::kUuid: return 13;
+      default: return t & 0x0F;  // lets a test write any nibble
+    }
+  }
+  static uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+
+  void compactValue(const TValue& v) {
+    switch (v.type) {
+      case tt::kBool: out_.push_back(v.i ? 1 : 2); break;  // element form
+      case tt::kByte: out_.push_back(static_cast<uint8_t>(v.i)); break;
+      case tt::kI16:
+      case tt::kI32:
+      case tt::kI64: varint(zigzag(v.i)); break;
+      case tt::kDouble: {
+        uint64_t bits;
+        std::memcpy(&bits, &v.d, 8);
+        for (int k = 0; k < 8; ++k) out_.push_back(static_cast<uint8_t>(bits >> (8 * k)));
+        break;
+      }
+      case tt::kString:
+        varint(v.s.size());
+        out_.insert(out_.end(), v.s.begin(), v.s.end());
+        break;
+      case tt::kUuid:
+      case tt::kRaw: out_.insert(out_.end(), v.s.begin(), v.s.end()); break;
+      case tt::kStruct: {
+        int16_t last = 0;
+        int n = 0;
+        for (const auto& [id, fv] : v.fields) {
+          const uint8_t declared = fv.type == tt::kRaw ? fv.declared : fv.type;
+          uint8_t ct = compactType(declared);
+          if (declared == tt::kBool && fv.type == tt::kBool) ct = fv.i ? 1 : 2;
+          const int delta = id - last;
+          const bool longForm = form_ == FieldForm::kLong || (form_ == FieldForm::kMixed && (n++ % 2) == 1);
+          if (!longForm && delta > 0 && delta <= 15) {
+            out_.push_back(static_cast<uint8_t>((delta << 4) | ct));
+          } else {
+            out_.push_back(ct);
+            varint(zigzag(id));
+          }
+          last = id;
+          if (fv.type != tt::kBool) compactValue(fv);
+        }
+        out_.push_back(0);
+        break;
+      }
+      case tt::kList:
+      case tt::kSet: {
+        const size_t n = v.elems.size();
+        const uint8_t ct = compactType(v.elemType);
+        if (n < 15) {
+          out_.push_back(static_cast<uint8_t>((n << 4) | ct));
+        } else {
+          out_.push_back(static_cast<uint8_t>(0xF0 | ct));
+          varint(n);
+        }
+        for (const auto& e : v.elems) compactValue(e);
+        break;
+      }
+      case tt::kMap: {
+        const size_t n = v.elems.size() / 2;
+        varint(n);
+        if (n) out_.push_back(static_cast<uint8_t>((compactType(v.keyType) << 4) | compactType(v.elemType)));
+        for (const auto& e : v.elems) compactValue(e);
+        break;
+      }
+      default: throw std::logic_error("bad TValue type");
+    }
+  }
+
+  void binaryValue(const TValue& v) {
+    switch (v.type) {
+      case tt::kBool:
+      case tt::kByte: out_.push_back(static_cast<uint8_t>(v.i)); break;
+      case tt::kI16:
+        out_.push_back(static_cast<uint8_t>(v.i >> 8));
+        out_.push_back(static_cast<uint8_t>(v.i));
+        break;
+      case tt::kI32: big32(static_cast<uint32_t>(v.i)); break;
+      case tt::kI64:
+        big32(static_cast<uint32_t>(static_cast<uint64_t>(v.i) >> 32));
+        big32(static_cast<uint32_t>(v.i));
+        break;
+      case tt::kDouble: {
+        uint64_t bits;
+        std::memcpy(&bits, &v.d, 8);
+        big32(static_cast<uint32_t>(bits >> 32));
+        big32(static_cast<uint32_t>(bits));
+        break;
+      }
+      case tt::kString:
+        big32(static_cast<uint32_t>(v.s.size()));
+        out_.insert(out_.end(), v.s.begin(), v.s.end());
+        break;
+      case tt::kUuid:
+      case tt::kRaw: out_.insert(out_.end(), v.s.begin(), v.s.end()); break;
+      case tt::kStruct:
+        for (const auto& [id, fv] : v.fields) {
+          out_.push_back(fv.type == tt::kRaw ? fv.declared : fv.type);
+          out_.push_back(static_cast<uint8_t>(static_cast<uint16_t>(id) >> 8));
+          out_.push_back(static_cast<uint8_t>(id));
+          binaryValue(fv);
+        }
+        out_.push_back(0);
+        break;
+      case tt::kList:
+      case tt::kSet:
+        out_.push_back(v.elemType);
+        big32(static_cast<uint32_t>(v.elems.size()));
+        for (const auto& e : v.elems) binaryValue(e);
+        break;
+      case tt::kMap:
+        out_.push_back(v.keyType);
+        out_.push_back(v.elemType);
+        big32(static_cast<uint32_t>(v.elems.size() / 2));
+        for (const auto& e : v.elems) binaryValue(e);
+        break;
+      default: throw std::logic_error("bad TValue type");
+    }
+  }
+
+  Wire wire_;
+  FieldForm form_;
+  Bytes out_;
+};
+
+// A whole datagram: envelope + args struct.
+inline Bytes message(Wire wire, const std::string& name, const TValue& args, int type = 4, int32_t seqId = 0,
+                     FieldForm form = FieldForm::kShort, bool strict = true) {
+  Encoder e(wire, form);
+  e.envelope(name, type, seqId, strict);
+  e.value(args);
+  return std::move(e.bytes());
+}
+inline Bytes emitBatch(Wire wire, const TValue& batch, FieldForm form = FieldForm::kShort) {
+  return message(wire, "emitBatch", tStruct({{1, batch}}), 4, 0, form);
+}
+
+// A realistic small jaeger batch as a TValue (what Node clients send: all Tag fields set).
+inline TValue tTag(const std::string& key, const std::string& value) {
+  return tStruct({{1, tString(key)},
+                  {2, tI32(0)},
+                  {3, tString(value)},
+                  {4, tDouble(0)},
+                  {5, tBool(false)},
+                  {6, tI64(0)},
+                  {7, tString(std::string(8, '\0'))}});
+}
+inline TValue tSpan(int64_t id) {
+  return tStruct({{1, tI64(-7)},
+                  {2, tI64(INT64_MIN)},
+                  {3, tI64(id)},
+                  {4, tI64(0)},
+                  {5, tString("GET /api/" + std::to_string(id))},
+                  {6, tList(tt::kStruct, {tStruct({{1, tI32(0)}, {2, tI64(-7)}, {3, tI64(INT64_MIN)}, {4, tI64(1)}})})},
+                  {7, tI32(1)},
+                  {8, tI64(1700000000000000)},
+                  {9, tI64(1234)},
+                  {10, tList(tt::kStruct, {tTag("http.method", "GET"), tTag("component", "ü-日本")})},
+                  {11, tList(tt::kStruct, {tStruct({{1, tI64(1700000000000001)},
+                                                    {2, tList(tt::kStruct, {tTag("event", "x")})}})})}});
+}
+inline TValue tBatch(int spans = 2, bool withTags = true) {
+  TValue process = tStruct({{1, tString("svc")}});
+  if (withTags) process.add(2, tList(tt::kStruct, {tTag("hostname", "h1"), tTag("client-uuid", "abc-123")}));
+  std::vector<TValue> list;
+  for (int i = 0; i < spans; ++i) list.push_back(tSpan(i + 1));
+  return tStruct({{1, process}, {2, tList(tt::kStruct, std::move(list))}, {3, tI64(42)}});
+}
+
+// ---- oracle ---------------------------------------------------------------------------------
+
+using ::apache::thrift::protocol::TBinaryProtocol;
+using ::apache::thrift::protocol::TCompactProtocol;
+using ::apache::thrift::protocol::TProtocol;
+using ::apache::thrift::transport::TMemoryBuffer;
+
+inline std::unique_ptr<TProtocol> protocolFor(Wire wire, const std::shared_ptr<TMemoryBuffer>& buf) {
+  if (wire == Wire::kCompact) return std::make_unique<TCompactProtocol>(buf);
+  return std::make_unique<TBinaryProtocol>(buf);
+}
+
+inline std::shared_ptr<TMemoryBuffer> observe(std::span<const uint8_t> b) {
+  return std::make_shared<TMemoryBuffer>(const_cast<uint8_t*>(b.data()), static_cast<uint32_t>(b.size()),
+                                         TMemoryBuffer::OBSERVE);
+}
+
+template <class Args>
+Bytes oracleMessage(Wire wire, const std::string& name, TMessageType type, int32_t seqId, const Args& args) {
+  auto buf = std::make_shared<TMemoryBuffer>();
+  auto proto = protocolFor(wire, buf);
+  proto->writeMessageBegin(name, type, seqId);
+  args.write(proto.get());
+  proto->writeMessageEnd();
+  uint8_t* data;
+  uint32_t n;
+  buf->getBuffer(&data, &n);
+  return {data, data + n};
+}
+
+inline Bytes oracleEmitBatch(Wire wire, const jt::Batch& batch, TMessageType type = ::apache::thrift::protocol::T_ONEWAY) {
+  at::Agent_emitBatch_args args;
+  args.batch = batch;
+  return oracleMessage(wire, "emitBatch", type, 7, args);
+}
+inline Bytes oracleEmitZipkinBatch(Wire wire, const std::vector<zt::Span>& spans,
+                                   TMessageType type = ::apache::thrift::protocol::T_ONEWAY) {
+  at::Agent_emitZipkinBatch_args args;
+  args.spans = spans;
+  return oracleMessage(wire, "emitZipkinBatch", type, 7, args);
+}
+
+// Decodes a datagram the way a generated reader would.
+template <class Args>
+Args oracleReadArgs(Wire wire, std::span<const uint8_t> datagram) {
+  auto buf = observe(datagram);
+  auto proto = protocolFor(wire, buf);
+  std::string name;
+  TMessageType type;
+  int32_t seqId;
+  proto->readMessageBegin(name, type, seqId);
+  Args args;
+  args.read(proto.get());
+  proto->readMessageEnd();
+  return args;
+}
+inline jt::Batch oracleReadEmitBatch(Wire wire, std::span<const uint8_t> datagram) {
+  return oracleReadArgs<at::Agent_emitBatch_args>(wire, datagram).batch;
+}
+inline std::vector<zt::Span> oracleReadEmitZipkinBatch(Wire wire, std::span<const uint8_t> datagram) {
+  return oracleReadArgs<at::Agent_emitZipkinBatch_args>(wire, datagram).spans;
+}
+
+// Decodes transcoder output: one binary Batch struct, nothing after it.
+inline jt::Batch oracleReadBatch(std::span<const uint8_t> out) {
+  auto buf = observe(out);
+  TBinaryProtocol proto(buf);
+  jt::Batch b;
+  b.read(&proto);
+  if (buf->available_read() != 0) throw std::runtime_error("bytes left after Batch");
+  return b;
+}
+// Decodes transcoder output: n binary zipkin Span structs back to back, nothing after them.
+inline std::vector<zt::Span> oracleReadSpans(std::span<const uint8_t> out, size_t n) {
+  auto buf = observe(out);
+  TBinaryProtocol proto(buf);
+  std::vector<zt::Span> spans(n);
+  for (auto& s : spans) s.read(&proto);
+  if (buf->available_read() != 0) throw std::runtime_error("bytes left after spans");
+  return spans;
+}
+
+}  // namespace jagent::decode::testing
