@@ -102,8 +102,8 @@ received=$work/received.jsonl
 node "$here/collector.js" 0 "$received" "$work/collector-stats.json" \
   > "$work/collector.out" 2> "$work/collector.err" &
 collector_pid=$!
-wait_for "grep -q '^ready ' '$work/collector.out' || ! kill -0 $collector_pid 2>/dev/null" 15 ||
-  die "collector did not start within 15 s: $(tail -5 "$work/collector.err")"
+wait_for "grep -q '^ready ' '$work/collector.out' || ! kill -0 $collector_pid 2>/dev/null" 10 ||
+  die "collector did not start within 10 s: $(tail -5 "$work/collector.err")"
 kill -0 "$collector_pid" 2> /dev/null || die "collector exited: $(tail -5 "$work/collector.err")"
 collector_port=$(awk '/^ready /{print $2; exit}' "$work/collector.out")
 log "collector (tchannel-node) on 127.0.0.1:$collector_port"
@@ -123,24 +123,45 @@ buf=$((8 * 1024 * 1024))
   --log-level=info \
   > "$work/agent.out" 2> "$work/agent.log" &
 agent_pid=$!
-wait_for "grep -q 'agent ready' '$work/agent.log' || ! kill -0 $agent_pid 2>/dev/null" 20 ||
-  die "agent did not log 'agent ready' within 20 s; log tail: $(tail -5 "$work/agent.log")"
+wait_for "grep -q 'agent ready' '$work/agent.log' 2>/dev/null || ! kill -0 $agent_pid 2>/dev/null" 15 ||
+  die "agent did not log 'agent ready' within 15 s; log tail: $(tail -5 "$work/agent.log")"
 kill -0 "$agent_pid" 2> /dev/null || die "agent exited before ready; log tail: $(tail -10 "$work/agent.log")"
 log "agent ready (binary :$port_binary, compact :$port_compact, zipkin :$port_zipkin)"
 
 failures=()
 summary=()
 
-# Waits until the collector has written at least $1 span lines (bounded), then lets late
-# duplicates arrive. Prints the line count.
+# Waits until the collector has written at least $1 span lines: at most $2 seconds, and at most
+# 8 s without progress. Then waits 0.5 s more so that late duplicates show up too. Sets
+# received_now to the line count.
+received_now=0
 wait_received() {
-  local want=$1 limit=$2
-  if ! wait_for "(( \$(lines '$received') >= $want ))" "$limit"; then
-    log "timeout: collector has $(lines "$received") of $want spans after ${limit} s" >&2
-  fi
+  local want=$1 limit=$2 deadline last=-1 last_change n
+  deadline=$(( $(now_ms) + limit * 1000 ))
+  while :; do
+    n=$(lines "$received")
+    (( n >= want )) && break
+    if (( n != last )); then last=$n; last_change=$(now_ms); fi
+    if (( $(now_ms) >= deadline || $(now_ms) - last_change >= 8000 )); then
+      log "timeout: the collector has $n of $want spans" >&2
+      break
+    fi
+    sleep 0.05
+  done
   sleep 0.5
-  kill -0 "$agent_pid" 2> /dev/null || log "agent is no longer running!" >&2
-  lines "$received"
+  received_now=$(lines "$received")
+}
+
+# The agent must run until this script stops it.
+check_agent_alive() {
+  [[ -n $agent_pid ]] || return 1
+  if ! kill -0 "$agent_pid" 2> /dev/null; then
+    wait "$agent_pid"
+    local rc=$?
+    agent_pid=""
+    failures+=("agent stopped during the $1 (exit status $rc) before this test sent SIGTERM; log: $(grep -E 'SIGTERM|SIGINT|fatal|critical' "$work/agent.log" | tail -2)")
+    return 1
+  fi
 }
 
 # --- run 1: jaeger-client → binary port -----------------------------------------------------
@@ -151,48 +172,53 @@ if [[ $mode == all || $mode == jaeger-client ]]; then
        --spans "$spans_target" --seed "$seed" > "$work/jaeger-client.out" 2>&1; then
     cat "$work/jaeger-client.out"
     n=$(lines "$work/sent-jaeger-client.jsonl")
-    split1=$(wait_received "$n" 30)
+    wait_received "$n" 20
+    split1=$received_now
     log "jaeger-client run: sent $n spans, collector has $split1 ($(( $(now_ms) - t0 )) ms)"
   else
     cat "$work/jaeger-client.out"
     failures+=("jaeger-client sender failed")
     split1=$(lines "$received")
   fi
+  check_agent_alive "jaeger-client run"
 fi
 
 # --- run 2: oracle (compact + binary + zipkin) ----------------------------------------------
-if [[ $mode == all || $mode == oracle ]]; then
+if [[ ($mode == all || $mode == oracle) && -n $agent_pid ]]; then
   t0=$(now_ms)
   if "$oracle_bin" --compact-port "$port_compact" --binary-port "$port_binary" --zipkin-port "$port_zipkin" \
        --batches "$oracle_batches" --seed "$seed" --message-type "$message_type" \
        --out "$work/sent-oracle.jsonl" > "$work/oracle.out" 2>&1; then
     cat "$work/oracle.out"
     n=$(lines "$work/sent-oracle.jsonl")
-    total=$(wait_received $(( split1 + n )) 30)
-    log "oracle run: sent $n spans, collector has $(( total - split1 )) ($(( $(now_ms) - t0 )) ms)"
+    wait_received $(( split1 + n )) 20
+    log "oracle run: sent $n spans, collector has $(( received_now - split1 )) ($(( $(now_ms) - t0 )) ms)"
   else
     cat "$work/oracle.out"
     failures+=("oracle sender failed")
   fi
+  check_agent_alive "oracle run"
 fi
 
 # --- shutdown: the agent must drain and exit 0 ----------------------------------------------
-kill -TERM "$agent_pid"
-if wait_for "! kill -0 $agent_pid 2>/dev/null" 15; then
-  wait "$agent_pid"
-  agent_rc=$?
-  agent_pid=""
-  if [[ $agent_rc != 0 ]]; then
-    failures+=("agent exited with status $agent_rc after SIGTERM")
+if [[ -n $agent_pid ]]; then
+  kill -TERM "$agent_pid"
+  if wait_for "! kill -0 $agent_pid 2>/dev/null" 15; then
+    wait "$agent_pid"
+    agent_rc=$?
+    agent_pid=""
+    if [[ $agent_rc != 0 ]]; then
+      failures+=("agent exited with status $agent_rc after SIGTERM")
+    else
+      log "agent exited 0 after SIGTERM"
+    fi
   else
-    log "agent exited 0 after SIGTERM"
+    failures+=("agent did not exit within 15 s of SIGTERM")
   fi
-else
-  failures+=("agent did not exit within 15 s of SIGTERM")
 fi
 sleep 0.3  # anything the drain sent is in the file before the collector stops
 kill -TERM "$collector_pid"
-wait_for "! kill -0 $collector_pid 2>/dev/null" 10 || failures+=("collector did not stop")
+wait_for "! kill -0 $collector_pid 2>/dev/null" 5 || failures+=("collector did not stop")
 wait "$collector_pid" 2> /dev/null
 collector_pid=""
 

@@ -395,4 +395,82 @@ inline std::vector<zt::Span> oracleReadSpans(std::span<const uint8_t> out, size_
   return spans;
 }
 
+// A batch shaped like performance-anchors.md §4b: per span a 24-char operation name, 10 tags
+// (6 strings of 12-64 chars, 2 longs, 1 bool, 1 double), a 2-field log on 25 % of spans and a
+// CHILD_OF reference on 50 %. ~120 spans make a ~55-64 KB compact datagram. Deterministic.
+inline jt::Batch realisticBatch(int spans) {
+  jt::Batch b;
+  b.process.serviceName = "checkout-service";
+  const auto str = [](const std::string& k, std::string v) {
+    jt::Tag t;
+    t.key = k;
+    t.vType = jt::TagType::STRING;
+    t.__set_vStr(std::move(v));
+    return t;
+  };
+  b.process.__set_tags({str("hostname", "node-17.eu-west-1.compute.internal"), str("ip", "10.1.17.4"),
+                        str("client-uuid", "79f3ceb4-011d-43ad-962b-44d354250b8a"), str("jaeger.version", "Go-2.30.0")});
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  const auto next = [&x]() {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int i = 0; i < spans; ++i) {
+    jt::Span s;
+    s.traceIdLow = static_cast<int64_t>(next());
+    s.traceIdHigh = static_cast<int64_t>(next());
+    s.spanId = static_cast<int64_t>(next());
+    s.parentSpanId = (i % 2) ? static_cast<int64_t>(next()) : 0;
+    s.operationName = "HTTP GET /api/v1/cart/" + std::to_string(100 + i % 900);
+    s.operationName.resize(24, 'x');
+    s.flags = 1;
+    s.startTime = 1700000000000000 + i * 1000;
+    s.duration = 1000 + static_cast<int64_t>(next() % 100000);
+    std::vector<jt::Tag> tags;
+    for (int k = 0; k < 6; ++k) {
+      const size_t len = 12 + static_cast<size_t>(next() % 53);
+      std::string v(len, 'a');
+      for (auto& c : v) c = static_cast<char>('a' + next() % 26);
+      tags.push_back(str("tag.string." + std::to_string(k), v));
+    }
+    for (int k = 0; k < 2; ++k) {
+      jt::Tag t;
+      t.key = k ? "http.status_code" : "peer.port";
+      t.vType = jt::TagType::LONG;
+      t.__set_vLong(static_cast<int64_t>(next() % 65536));
+      tags.push_back(t);
+    }
+    jt::Tag bt;
+    bt.key = "error";
+    bt.vType = jt::TagType::BOOL;
+    bt.__set_vBool(i % 7 == 0);
+    tags.push_back(bt);
+    jt::Tag dt;
+    dt.key = "sampler.param";
+    dt.vType = jt::TagType::DOUBLE;
+    dt.__set_vDouble(0.001 * static_cast<double>(i));
+    tags.push_back(dt);
+    s.__set_tags(tags);
+    if (i % 4 == 0) {
+      jt::Log l;
+      l.timestamp = s.startTime + 10;
+      l.fields = {str("event", "cache miss"), str("message", "fetching cart from the database")};
+      s.__set_logs({l});
+    }
+    if (i % 2 == 0) {
+      jt::SpanRef r;
+      r.refType = jt::SpanRefType::CHILD_OF;
+      r.traceIdLow = s.traceIdLow;
+      r.traceIdHigh = s.traceIdHigh;
+      r.spanId = static_cast<int64_t>(next());
+      s.__set_references({r});
+    }
+    b.spans.push_back(std::move(s));
+  }
+  b.__set_seqNo(17);
+  return b;
+}
+
 }  // namespace jagent::decode::testing

@@ -115,12 +115,14 @@ void UringReceiver::start() {
   });
 }
 
-void UringReceiver::stop() {
+void UringReceiver::requestStop() noexcept {
   stop_.store(true);
-  {
-    std::lock_guard lock(mu_);
-    cv_.notify_all();
-  }
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+void UringReceiver::stop() {
+  requestStop();
   if (thread_.joinable()) thread_.join();
   pollKernelDrops();
 }

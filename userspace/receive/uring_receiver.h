@@ -58,7 +58,8 @@ class UringReceiver final : public BufferOwner {
   UringReceiver& operator=(const UringReceiver&) = delete;
 
   void start();
-  void stop();
+  void requestStop() noexcept;  // asks the thread to stop, does not wait
+  void stop();                  // requestStop() + join
   [[nodiscard]] uint16_t boundPort() const noexcept { return boundPort_; }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 

@@ -63,6 +63,13 @@ struct TChannelReporter::Call {
   Clock::time_point deadline{};     // set when first dispatched
   int attempts = 0;
   int lastPeer = -1;
+  // Generic calls (sampling, baggage): `method` set, `body` is the whole arg3, and the outcome
+  // goes to `callback` instead of the batch metrics.
+  std::string method;
+  RawCallback callback;
+  std::vector<uint8_t> response;    // arg3 of the call res (OK or application error)
+  bool applicationError = false;
+  [[nodiscard]] bool raw() const { return !method.empty(); }
 };
 
 struct TChannelReporter::Peer {
@@ -230,6 +237,29 @@ void TChannelReporter::emit(const EncodedBatch& batch) noexcept {
   if (doWake) wake();
 }
 
+void TChannelReporter::call(std::string_view method, std::vector<uint8_t> arg3, std::chrono::milliseconds timeout,
+                            RawCallback callback) {
+  auto c = std::make_unique<Call>();
+  c->method = std::string(method);
+  c->body = std::move(arg3);
+  c->callback = std::move(callback);
+  c->created = Clock::now();
+  c->deadline = c->created + timeout;
+  bool closing;
+  {
+    std::lock_guard lock(mu_);
+    closing = closing_;
+    if (!closing) ready_.push_front(std::move(c));  // interactive: ahead of queued batches
+  }
+  if (closing) {
+    RawResult r;
+    r.error = "shutting down";
+    c->callback(std::move(r));
+    return;
+  }
+  wake();
+}
+
 void TChannelReporter::close(Clock::time_point deadline) {
   {
     std::lock_guard lock(mu_);
@@ -246,6 +276,15 @@ void TChannelReporter::close(Clock::time_point deadline) {
 }
 
 void TChannelReporter::finish(std::unique_ptr<Call> call, const char* outcome) {
+  if (call->raw()) {
+    RawResult r;
+    r.ok = std::string_view(outcome) == "ok";
+    r.applicationError = call->applicationError;
+    r.arg3 = std::move(call->response);
+    if (!r.ok) r.error = outcome;
+    if (call->callback) call->callback(std::move(r));
+    return;
+  }
   FormatMetrics& m = fm(call->format);
   const std::string_view o(outcome);
   if (o == "ok") {
@@ -455,9 +494,17 @@ void TChannelReporter::handleFrame(Peer& p, const tchannel::FrameView& f) {
         return;
       }
       const bool ok = a.code() == 0;
+      Call& c = *p.inflight[f.id].call;
+      if (c.raw()) {
+        c.response = a.arg3();
+        c.applicationError = !ok;
+        p.partial.erase(f.id);
+        completeCall(p, f.id, true, "ok", false);  // the transport worked; the caller reads the result
+        return;
+      }
       if (ok) {
         const int notOk = countNotOk(a.arg3());
-        if (notOk > 0) fm(p.inflight[f.id].call->format).notOk.inc(static_cast<uint64_t>(notOk));
+        if (notOk > 0) fm(c.format).notOk.inc(static_cast<uint64_t>(notOk));
       }
       p.partial.erase(f.id);
       completeCall(p, f.id, ok, "application error response", false);
@@ -506,16 +553,21 @@ void TChannelReporter::completeCall(Peer& p, uint32_t id, bool ok, const char* r
 }
 
 void TChannelReporter::sendCall(Peer& p, std::unique_ptr<Call> call, Clock::time_point now) {
-  if (call->attempts == 0) call->deadline = now + cfg_.reportTimeout;
+  if (call->attempts == 0 && call->deadline == Clock::time_point{}) call->deadline = now + cfg_.reportTimeout;
   ++call->attempts;
   call->lastPeer = p.index;
   const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - now).count();
   uint8_t head[8] = {0x0F, 0x00, 0x01, 0x0C};  // args struct field 1: list<struct>
   putBe32(head + 4, call->items);
   static constexpr uint8_t kStop[1] = {0x00};
-  const std::span<const uint8_t> pieces[] = {head, call->body, kStop};
+  const std::span<const uint8_t> batchPieces[] = {head, call->body, kStop};
+  const std::span<const uint8_t> rawPieces[] = {call->body};
+  const std::span<const std::span<const uint8_t>> pieces =
+      call->raw() ? std::span<const std::span<const uint8_t>>(rawPieces) : std::span<const std::span<const uint8_t>>(batchPieces);
   const tchannel::Header headers[] = {{"as", "thrift"}, {"cn", "jaeger-agent"}};
-  const std::string_view method = call->format == decode::Format::kJaeger ? kSubmitBatches : kSubmitZipkin;
+  const std::string_view method = call->raw() ? std::string_view(call->method)
+                                  : call->format == decode::Format::kJaeger ? kSubmitBatches
+                                                                            : kSubmitZipkin;
   tchannel::CallReq req;
   req.id = p.nextId++;
   req.ttlMs = static_cast<uint32_t>(std::max<int64_t>(1, remaining));  // never 0: fatal for tchannel-node
@@ -579,16 +631,30 @@ void TChannelReporter::dispatch(Clock::time_point now) {
 }
 
 void TChannelReporter::expire(Clock::time_point now) {
+  // Generic calls have a deadline from the moment they are made, even while no peer is up.
+  std::vector<std::unique_ptr<Call>> late;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = ready_.begin(); it != ready_.end();) {
+      if ((*it)->raw() && now >= (*it)->deadline) {
+        late.push_back(std::move(*it));
+        it = ready_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : late) finish(std::move(c), "no collector connection before the deadline");
   for (auto& p : peers_) {
     if ((p->state == Peer::State::kConnecting || p->state == Peer::State::kHandshake) &&
         now - p->stateSince > std::max<std::chrono::milliseconds>(cfg_.connCheckTimeout, std::chrono::milliseconds(1))) {
       failPeer(*p, p->state == Peer::State::kConnecting ? "connect timed out" : "handshake timed out");
       continue;
     }
-    std::vector<uint32_t> late;
+    std::vector<uint32_t> overdue;
     for (auto& [id, f] : p->inflight)
-      if (now >= f.deadline) late.push_back(id);
-    for (uint32_t id : late) {
+      if (now >= f.deadline) overdue.push_back(id);
+    for (uint32_t id : overdue) {
       p->partial.erase(id);
       completeCall(*p, id, false, "timed out waiting for the collector", false);
     }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,17 @@
 
 namespace jagent::report {
 
+// Outcome of a generic call(): ok = a call res arrived (arg3 holds the Thrift result struct;
+// applicationError = call res code was not OK, arg3 then holds the declared exception);
+// otherwise `error` says what failed (error frame, timeout, no connection, shutdown).
+struct RawResult {
+  bool ok = false;
+  bool applicationError = false;
+  std::vector<uint8_t> arg3;
+  std::string error;
+};
+using RawCallback = std::function<void(RawResult)>;
+
 class TChannelReporter final : public Reporter {
  public:
   [[nodiscard]] static Result<std::unique_ptr<TChannelReporter>> create(const config::ReporterConfig& cfg,
@@ -44,6 +56,12 @@ class TChannelReporter final : public Reporter {
 
   void emit(const EncodedBatch& batch) noexcept override;
   void close(std::chrono::steady_clock::time_point deadline) override;
+
+  // A generic thrift-over-TChannel call to service jaeger-collector (e.g.
+  // "SamplingManager::getSamplingStrategy"); `arg3` is the TBinary args struct. Goes ahead of
+  // queued batches; `callback` runs exactly once, on the I/O thread (keep it short).
+  void call(std::string_view method, std::vector<uint8_t> arg3, std::chrono::milliseconds timeout,
+            RawCallback callback);
 
   // Number of peers with a completed handshake (readiness).
   [[nodiscard]] int connectedPeers() const noexcept { return connected_.load(std::memory_order_relaxed); }

@@ -1,0 +1,104 @@
+// Zero-allocation check for the Transcoder: after warm-up, transcoding (accepted or rejected
+// datagrams, same size or smaller) must not touch the heap.
+//
+// This file replaces the global operator new/delete to count allocations, so it is built as its
+// own executable (decode_alloc_test), never into unit_tests.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "decode/transcoder.h"
+#include "decode_test_util.h"
+
+namespace {
+std::atomic<uint64_t> gAllocations{0};
+
+void* countedAlloc(size_t n) {
+  gAllocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* countedAlignedAlloc(size_t n, std::align_val_t a) {
+  gAllocations.fetch_add(1, std::memory_order_relaxed);
+  const auto align = static_cast<size_t>(a);
+  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(size_t n) { return countedAlloc(n); }
+void* operator new[](size_t n) { return countedAlloc(n); }
+void* operator new(size_t n, std::align_val_t a) { return countedAlignedAlloc(n, a); }
+void* operator new[](size_t n, std::align_val_t a) { return countedAlignedAlloc(n, a); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace jagent::decode {
+namespace {
+
+using namespace testing;  // NOLINT: test helpers
+
+TEST(DecodeAlloc, CounterSeesAllocations) {
+  const uint64_t before = gAllocations.load();
+  auto* p = new std::vector<int>(100);
+  delete p;
+  EXPECT_GE(gAllocations.load() - before, 2u);
+}
+
+TEST(DecodeAlloc, SteadyStateTranscodeAllocatesNothing) {
+  const jt::Batch big = realisticBatch(120);
+  const jt::Batch small = realisticBatch(3);
+  std::vector<zt::Span> zipkin(5);
+  zipkin[0].annotations.resize(3);
+  const Bytes bigCompact = oracleEmitBatch(Wire::kCompact, big);
+  const Bytes bigBinary = oracleEmitBatch(Wire::kBinary, big);
+  const Bytes smallCompact = oracleEmitBatch(Wire::kCompact, small);
+  const Bytes smallBinary = oracleEmitBatch(Wire::kBinary, small);
+  const Bytes zipkinCompact = oracleEmitZipkinBatch(Wire::kCompact, zipkin);
+  // emitBatch{Batch{Process{serviceName: <declares ~2 GB>}}}
+  const Bytes hugeLength = {0x82, 0x81, 0x00, 0x09, 'e', 'm', 'i', 't', 'B', 'a', 't', 'c', 'h',
+                            0x1C, 0x1C, 0x18, 0xF0, 0xFF, 0xFF, 0xFF, 0x07, 'x', 0x00, 0x00, 0x00};
+  Bytes truncated(bigCompact.begin(), bigCompact.begin() + 30000);
+  Bytes trailing = smallBinary;
+  trailing.push_back(0);
+  ASSERT_GT(bigCompact.size(), 50000u);
+  ASSERT_LT(bigCompact.size(), 65000u);
+
+  Transcoder t({{"zone", "eu-west-1"}, {"agent", "jagent"}});
+  // Warm-up: the largest datagram of each protocol sizes the output buffer.
+  ASSERT_EQ(t.transcode(Protocol::kCompact, bigCompact), RejectReason::kOk);
+  ASSERT_EQ(t.transcode(Protocol::kBinary, bigBinary), RejectReason::kOk);
+
+  struct Case {
+    Protocol p;
+    const Bytes* d;
+    bool ok;
+  };
+  const Case cases[] = {{Protocol::kCompact, &bigCompact, true},    {Protocol::kBinary, &bigBinary, true},
+                        {Protocol::kCompact, &smallCompact, true},  {Protocol::kBinary, &smallBinary, true},
+                        {Protocol::kCompact, &zipkinCompact, true}, {Protocol::kCompact, &truncated, false},
+                        {Protocol::kBinary, &trailing, false},      {Protocol::kBinary, &bigCompact, false}};
+  int wrongResults = 0;
+  const uint64_t before = gAllocations.load();
+  for (int i = 0; i < 1000; ++i) {
+    for (const Case& c : cases) {
+      const bool ok = t.transcode(c.p, *c.d) == RejectReason::kOk;
+      wrongResults += ok != c.ok;
+    }
+    wrongResults += t.transcode(Protocol::kCompact, hugeLength) != RejectReason::kLengthTooLarge;
+  }
+  const uint64_t allocations = gAllocations.load() - before;
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(wrongResults, 0);
+}
+
+}  // namespace
+}  // namespace jagent::decode
