@@ -834,8 +834,6 @@ TEST(TChannelFrameFragmentation, ArgEndsWithLessThanTwoBytesLeft) {
   EXPECT_EQ(sizesAndChunks(encodeCall(24, 65410, {10})), (Layout{{65534, {24, 65410}}, {36, {0, 10}}}));
   EXPECT_EQ(sizesAndChunks(encodeCall(24, 65411, {10})), (Layout{{65535, {24, 65411}}, {36, {0, 10}}}));
   EXPECT_EQ(sizesAndChunks(encodeCall(24, 65411, {})), (Layout{{65535, {24, 65411}}, {26, {0, 0}}}));
-  EXPECT_EQ(sizesAndChunks(encodeCall(65435, 0, {10})), (Layout{{65535, {65435, 0}}, {36, {0, 10}}}));
-  EXPECT_EQ(sizesAndChunks(encodeCall(65437, 2, {5})), (Layout{{65535, {65437}}, {35, {0, 2, 5}}}));
   EXPECT_EQ(sizesAndChunks(encodeCall(24, 130921, {7})),
             (Layout{{65535, {24, 65411}}, {65534, {65510}}, {33, {0, 7}}}));
   // Without a checksum field the first frame's fixed part is 4 bytes shorter.
@@ -843,19 +841,37 @@ TEST(TChannelFrameFragmentation, ArgEndsWithLessThanTwoBytesLeft) {
             (Layout{{65535, {24, 65415}}, {25, {0, 3}}}));
 }
 
-TEST(TChannelFrameFragmentation, FixedPartFillsTheFirstFrame) {
-  // 128 transport headers make the first frame's fixed part end 0 (then 1) bytes short of
-  // 65535, so no chunk fits and arg1 starts in the second frame (nothing open, no empty chunk).
-  for (size_t lastKey : {185U, 184U}) {
-    std::vector<std::string> keys, values;
-    for (int i = 0; i < 128; ++i) {
-      keys.emplace_back(i < 127 ? 255 : lastKey, static_cast<char>('a' + i % 26));
-      values.emplace_back(255, 'v');
-    }
-    std::vector<Header> h;
-    for (size_t i = 0; i < keys.size(); ++i) h.emplace_back(keys[i], values[i]);
-    const Encoded e = encodeCall(24, 2, {10}, ChecksumType::kCrc32c, h);
-    EXPECT_EQ(sizesAndChunks(e), (Layout{{65535 - (185 - lastKey), {}}, {64, {24, 2, 10}}}));
+// 128 transport headers whose last key is `lastKey` bytes long: the first frame's fixed part is
+// then 65491 + (lastKey - 157) bytes.
+std::vector<Header> bigHeaders(size_t lastKey, std::vector<std::string>& storage) {
+  storage.clear();
+  for (int i = 0; i < 128; ++i) storage.emplace_back(i < 127 ? 255 : lastKey, static_cast<char>('a' + i % 26));
+  storage.emplace_back(255, 'v');
+  std::vector<Header> h;
+  for (int i = 0; i < 128; ++i) h.emplace_back(storage[static_cast<size_t>(i)], storage.back());
+  return h;
+}
+
+TEST(TChannelFrameFragmentation, HeadersFillTheFirstFrame) {
+  std::vector<std::string> storage;
+  // 2 bytes left after arg1: arg2 starts with an empty chunk at the end of the first frame.
+  const auto h = bigHeaders(157, storage);
+  EXPECT_EQ(sizesAndChunks(encodeCall(24, 5, {10}, ChecksumType::kCrc32c, h)),
+            (Layout{{65535, {24, 0}}, {41, {5, 10}}}));
+  // An empty arg2 there is complete; arg3 then needs the empty closing chunk (Node drops arg3).
+  EXPECT_EQ(sizesAndChunks(encodeCall(24, 0, {10}, ChecksumType::kCrc32c, h)),
+            (Layout{{65535, {24, 0}}, {36, {0, 10}}}));
+
+  // Less room than that: arg1 could not be followed by arg2 in the first frame, which
+  // tchannel-node refuses (Arg1Fragmented), so we refuse to encode it.
+  const Bytes arg1(24, 'm');
+  for (size_t lastKey : {158U, 159U, 185U}) {
+    const auto tooBig = bigHeaders(lastKey, storage);
+    CallReq req;
+    req.service = "jaeger-collector";
+    req.headers = tooBig;
+    req.arg1 = arg1;
+    EXPECT_FALSE(isEncodable(req)) << lastKey;
   }
 }
 
@@ -947,6 +963,14 @@ TEST(TChannelFrameFragmentation, NotEncodable) {
   const Header longValue[] = {{"k", longName}};
   req.headers = longValue;
   EXPECT_FALSE(appendCallReq(out, req));
+
+  // arg1 over 16 KiB (tchannel-node refuses it).
+  const Bytes bigArg1(kMaxArg1Size + 1, 'x');
+  req.arg1 = bigArg1;
+  EXPECT_FALSE(appendCallReq(out, req));
+  req.arg1 = std::span<const uint8_t>(bigArg1).first(kMaxArg1Size);
+  EXPECT_TRUE(isEncodable(req));
+  req.arg1 = {};
 
   // Fixed part larger than a frame.
   const std::string v255(255, 'v');

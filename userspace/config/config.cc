@@ -177,6 +177,35 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
                      "on SIGTERM, how long queued batches may take to drain to the collectors")->capture_default_str(),
       "shutdown-timeout");
 
+  std::string xdpInterfaces, samplingTtl = "1m";
+  opt(app.add_option("--xdp.interfaces", xdpInterfaces,
+                     "comma-separated interfaces on which an XDP program steers span datagrams into AF_XDP sockets "
+                     "('auto' = the default-route interface; empty = XDP off, kernel sockets only)"),
+      "xdp.interfaces");
+  opt(app.add_option("--xdp.mode", cfg.xdp.mode, "XDP attach mode: auto, native (driver) or skb (generic)")
+          ->capture_default_str()->check(CLI::IsMember({"auto", "native", "skb"})),
+      "xdp.mode");
+  opt(app.add_option("--xdp.pin-path", cfg.xdp.pinPath,
+                     "bpffs directory where the agent pins its maps (bpftool map dump pinned <dir>/<map>)")
+          ->capture_default_str(),
+      "xdp.pin-path");
+  opt(app.add_option("--xdp.frame-size", cfg.xdp.frameSize, "AF_XDP UMEM frame size in bytes")
+          ->capture_default_str()->check(CLI::IsMember({2048, 4096})),
+      "xdp.frame-size");
+  opt(app.add_option("--xdp.ring-size", cfg.xdp.ringSize, "AF_XDP rx and fill ring entries per socket")
+          ->capture_default_str()->check(CLI::Range(64, 65536)),
+      "xdp.ring-size");
+  opt(app.add_option("--xdp.umem-frames", cfg.xdp.umemFrames, "AF_XDP UMEM frames per socket")
+          ->capture_default_str()->check(CLI::Range(128, 1 << 20)),
+      "xdp.umem-frames");
+  opt(app.add_option("--http-server.sampling-cache-ttl", samplingTtl,
+                     "how long a sampling strategy fetched from the collector is served from cache")
+          ->capture_default_str(),
+      "http-server.sampling-cache-ttl");
+  opt(app.add_option("--http-server.sampling-cache-size", cfg.http.samplingCacheSize,
+                     "how many services' sampling strategies are cached")->capture_default_str(),
+      "http-server.sampling-cache-size");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -210,6 +239,14 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
   auto st = dur(shutdownTimeout, "--shutdown-timeout");
   if (!st) return Unexpected(st.error());
   cfg.shutdownTimeout = *st;
+
+  auto sct = dur(samplingTtl, "--http-server.sampling-cache-ttl");
+  if (!sct) return Unexpected(sct.error());
+  cfg.http.samplingCacheTtl = *sct;
+  cfg.xdp.interfaces = splitCommaList(xdpInterfaces);
+  auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
+  if (!pow2(cfg.xdp.ringSize) || !pow2(cfg.xdp.umemFrames))
+    return makeError("--xdp.ring-size and --xdp.umem-frames must be powers of two");
 
   auto tags = parseAgentTags(agentTags, [](const char* n) { return std::getenv(n); });
   if (!tags) return Unexpected(tags.error());

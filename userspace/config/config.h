@@ -51,10 +51,30 @@ struct ReporterConfig {
   size_t queueMaxBytes = 64u << 20;          // bound on bytes queued + in flight; beyond it, drop and count
 };
 
+// XDP/AF_XDP receive path (`--xdp.*`). Empty interfaces = off (sockets only).
+struct XdpConfig {
+  std::vector<std::string> interfaces;         // names; "auto" = the default-route interface
+  std::string mode = "auto";                   // auto | native | skb
+  std::string pinPath = "/sys/fs/bpf/jaeger-agent";
+  uint32_t frameSize = 4096;                   // UMEM frame size (a power of two, 2048 or 4096)
+  uint32_t ringSize = 2048;                    // rx / fill ring entries per socket (power of two)
+  uint32_t umemFrames = 4096;                  // UMEM frames per socket (power of two)
+};
+
+// HTTP surfaces: sampling proxy (5778) and admin (14271).
+struct HttpConfig {
+  milliseconds samplingCacheTtl{60'000};       // serve a cached strategy for this long
+  size_t samplingCacheSize = 10'000;           // services remembered
+  milliseconds readTimeout{5'000};
+  size_t maxRequestBytes = 64 * 1024;
+};
+
 struct AgentConfig {
   std::array<ProcessorConfig, 3> processors;
   ReporterConfig reporter;
   std::vector<decode::AgentTag> agentTags;   // --agent.tags, ${ENV:default} already expanded
+  XdpConfig xdp;
+  HttpConfig http;
   std::string httpHostPort = ":5778";
   std::string adminHostPort = ":14271";
   std::string logLevel = "info";

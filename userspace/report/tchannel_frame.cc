@@ -210,6 +210,13 @@ size_t callResPrefixSize(const CallRes& r) noexcept {
   return 1 + 1 + kTracingSize + transportHeadersSize(r.headers) + checksumFieldSize(r.checksum);
 }
 
+// tchannel-node's reader wants the whole of arg1 and the start of arg2 in the first frame (it
+// fails a request otherwise: Arg1Fragmented) and refuses arg1 over 16 KiB; we never send what a
+// Node peer would refuse. Also guarantees arg1 and arg2 both start in the first frame.
+bool arg1FitsFirstFrame(size_t prefix, size_t arg1Size) noexcept {
+  return arg1Size <= kMaxArg1Size && kFrameHeaderSize + prefix + kChunkPrefix + arg1Size + kChunkPrefix <= kMaxFrameSize;
+}
+
 using Pieces = std::span<const std::span<const uint8_t>>;
 
 size_t totalSize(Pieces pieces) noexcept {
@@ -265,8 +272,9 @@ class PieceCursor {
 //    2 bytes left does too). Node produces no valid message there, so nothing to match: we end
 //    the frame there (65535 or 65534 bytes) and start the next continue frame with an empty chunk,
 //    which ends the still-open arg (the spec's "0-length first chunk" case; tchannel-go's writer
-//    produces the same shape). When the fixed fields leave < 2 bytes in the first frame, arg1
-//    simply starts in the second frame (nothing is open yet, so no empty chunk).
+//    produces the same shape; tchannel-node's reader accepts it, checked with the npm package).
+//    Since isEncodable() keeps arg1 and the start of arg2 in the first frame, in practice only
+//    arg2 can end this way.
 //  * Flags: 0x01 on every frame but the last (the first frame's flags byte is written last).
 //    Every frame carries the running checksum after its own arg bytes.
 class MessageWriter {
@@ -281,9 +289,9 @@ class MessageWriter {
   void writeArgs(const std::array<Pieces, 3>& args) {
     writeChecksumField();
     for (size_t a = 0; a < args.size(); ++a) {
-      if (room() < kChunkPrefix) {
+      if (room() < kChunkPrefix) {  // never for a == 0 (arg1FitsFirstFrame)
         nextFrame();
-        if (a > 0) put16(out_, 0);  // ends the previous arg (see above)
+        put16(out_, 0);  // ends the previous arg (see above)
       }
       PieceCursor cursor(args[a]);
       size_t left = totalSize(args[a]);
@@ -469,12 +477,12 @@ void appendError(std::vector<uint8_t>& out, uint32_t id, ErrorCode code, const T
 
 bool isEncodable(const CallReq& req) noexcept {
   return req.ttlMs > 0 && req.service.size() <= 0xFF && transportHeadersEncodable(req.headers) &&
-         sendableChecksum(req.checksum) && kFrameHeaderSize + callReqPrefixSize(req) <= kMaxFrameSize;
+         sendableChecksum(req.checksum) && arg1FitsFirstFrame(callReqPrefixSize(req), req.arg1.size());
 }
 
 bool isEncodable(const CallRes& res) noexcept {
   return transportHeadersEncodable(res.headers) && sendableChecksum(res.checksum) &&
-         kFrameHeaderSize + callResPrefixSize(res) <= kMaxFrameSize;
+         arg1FitsFirstFrame(callResPrefixSize(res), res.arg1.size());
 }
 
 bool appendCallReq(std::vector<uint8_t>& out, const CallReq& req) {

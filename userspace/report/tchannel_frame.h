@@ -27,7 +27,7 @@ inline constexpr size_t kMaxFrameSize = 0xFFFF;
 inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr uint32_t kNullFrameId = 0xFFFFFFFF;  // error frames not tied to a message
 inline constexpr uint8_t kFlagMoreFragments = 0x01;    // call req/res (+continue) flags bit
-inline constexpr size_t kMaxArg1Size = 0x4000;         // spec and tchannel-node limit (not enforced here)
+inline constexpr size_t kMaxArg1Size = 0x4000;         // spec and tchannel-node limit
 
 enum class FrameType : uint8_t {
   kInitReq = 0x01,
@@ -124,8 +124,9 @@ struct CallRes {
 };
 
 // True when appendCallReq/appendCallRes can encode the message: field lengths fit their length
-// prefixes, the part before the args fits in the first frame, ttl > 0 (req), checksum type is
-// 0, 1 or 3.
+// prefixes; arg1 is ≤ kMaxArg1Size and, with everything before it, fits in the first frame
+// with room for arg2's length prefix (tchannel-node rejects a call whose first frame does not
+// hold all of arg1); ttl > 0 (req); checksum type 0, 1 or 3.
 [[nodiscard]] bool isEncodable(const CallReq& req) noexcept;
 [[nodiscard]] bool isEncodable(const CallRes& res) noexcept;
 
