@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
-  liburing-dev libthrift-dev thrift-compiler
+  liburing-dev libthrift-dev thrift-compiler libboost-dev
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   iproute2 nodejs npm python3

@@ -963,6 +963,7 @@ TEST(TChannelFrameFragmentation, NotEncodable) {
   const Header longValue[] = {{"k", longName}};
   req.headers = longValue;
   EXPECT_FALSE(appendCallReq(out, req));
+  req.headers = {};
 
   // arg1 over 16 KiB (tchannel-node refuses it).
   const Bytes bigArg1(kMaxArg1Size + 1, 'x');
