@@ -55,8 +55,16 @@ int main(int argc, char** argv) {
                cfg->shutdownTimeout.count());
   (*agent)->stop();
   auto& reg = (*agent)->registry();
-  spdlog::info("shutdown complete: received {} spans, submitted {}, failed {}, dropped {}",
-               reg.counterSum("jaeger_agent_received_spans"), reg.counterSum("jaeger_agent_reporter_spans_submitted"),
-               reg.counterSum("jaeger_agent_reporter_spans_failures"), reg.counterSum("jaeger_agent_reporter_spans_dropped"));
+  // One machine-readable line with the span accounting, so operators (and tests) can check
+  // received = submitted + failed + dropped after the drain.
+  spdlog::info(
+      "shutdown complete: totals received_spans={} submitted_spans={} failed_spans={} failed_unknown_spans={} "
+      "dropped_spans={} retries={} calls={} udp_dropped={} udp_kernel_drops={} decode_rejected={}",
+      reg.counterSum("jaeger_agent_received_spans"), reg.counterSum("jaeger_agent_reporter_spans_submitted"),
+      reg.counterSum("jaeger_agent_reporter_spans_failures"),
+      reg.counterSum("jaeger_agent_reporter_spans_failed", {{"reason", "connection_lost_after_send"}}),
+      reg.counterSum("jaeger_agent_reporter_spans_dropped"), reg.counterSum("jaeger_agent_reporter_retries"),
+      reg.counterSum("jaeger_agent_reporter_calls"), reg.counterSum("jaeger_agent_thrift_udp_server_packets_dropped"),
+      reg.counterSum("jaeger_agent_thrift_udp_server_kernel_drops"), reg.counterSum("jaeger_agent_decode_rejected"));
   return 0;
 }

@@ -111,6 +111,27 @@ zipkinThrift.register(svc, 'ZipkinCollector::submitZipkinBatch', {}, (ctx, req, 
   cb(null, {ok: true, head: {}, body: spans.map(() => ({ok: true}))});
 });
 
+// Fault injection for the reporter tests (env): COLLECTOR_BUSY_FIRST=N answers the first N span
+// calls with a TChannel "Busy" error frame (what a real collector does when its queue is full);
+// COLLECTOR_DELAY_MS=D holds every span call D ms before handling it (a slow collector).
+// Both act before the thrift handler runs, so a refused or pending call records no span.
+const busyFirst = Number(process.env.COLLECTOR_BUSY_FIRST || 0);
+const delayMs = Number(process.env.COLLECTOR_DELAY_MS || 0);
+stats.busyAnswered = 0;
+if (busyFirst > 0 || delayMs > 0) {
+  const inner = svc.handler.handleRequest.bind(svc.handler);
+  svc.handler.handleRequest = function handleRequest(req, buildResponse) {
+    const spanCall = req.endpoint === 'Collector::submitBatches' ||
+        req.endpoint === 'ZipkinCollector::submitZipkinBatch';
+    if (spanCall && stats.busyAnswered < busyFirst) {
+      stats.busyAnswered++;
+      return buildResponse({streamed: false}).sendError('Busy', 'injected busy ' + stats.busyAnswered);
+    }
+    if (spanCall && delayMs > 0) return setTimeout(() => inner(req, buildResponse), delayMs);
+    return inner(req, buildResponse);
+  };
+}
+
 let stopping = false;
 function stop(signal) {
   if (stopping) return;

@@ -59,28 +59,59 @@ struct TValue {
   }
 };
 
-inline TValue tBool(bool b) { return TValue{.type = tt::kBool, .i = b}; }
-inline TValue tByte(int8_t v) { return TValue{.type = tt::kByte, .i = v}; }
-inline TValue tI16(int16_t v) { return TValue{.type = tt::kI16, .i = v}; }
-inline TValue tI32(int32_t v) { return TValue{.type = tt::kI32, .i = v}; }
-inline TValue tI64(int64_t v) { return TValue{.type = tt::kI64, .i = v}; }
-inline TValue tDouble(double v) { return TValue{.type = tt::kDouble, .d = v}; }
-inline TValue tString(std::string s) { return TValue{.type = tt::kString, .s = std::move(s)}; }
-inline TValue tUuid() { return TValue{.type = tt::kUuid, .s = std::string(16, '\x42')}; }
+inline TValue makeValue(uint8_t type) {
+  TValue v;
+  v.type = type;
+  return v;
+}
+inline TValue intValue(uint8_t type, int64_t i) {
+  TValue v = makeValue(type);
+  v.i = i;
+  return v;
+}
+inline TValue tBool(bool b) { return intValue(tt::kBool, b); }
+inline TValue tByte(int8_t v) { return intValue(tt::kByte, v); }
+inline TValue tI16(int16_t v) { return intValue(tt::kI16, v); }
+inline TValue tI32(int32_t v) { return intValue(tt::kI32, v); }
+inline TValue tI64(int64_t v) { return intValue(tt::kI64, v); }
+inline TValue tDouble(double d) {
+  TValue v = makeValue(tt::kDouble);
+  v.d = d;
+  return v;
+}
+inline TValue tString(std::string s) {
+  TValue v = makeValue(tt::kString);
+  v.s = std::move(s);
+  return v;
+}
+inline TValue tUuid() {
+  TValue v = makeValue(tt::kUuid);
+  v.s.assign(16, '\x42');
+  return v;
+}
 inline TValue tStruct(std::vector<std::pair<int16_t, TValue>> f = {}) {
-  return TValue{.type = tt::kStruct, .fields = std::move(f)};
+  TValue v = makeValue(tt::kStruct);
+  v.fields = std::move(f);
+  return v;
 }
-inline TValue tList(uint8_t elemType, std::vector<TValue> e = {}) {
-  return TValue{.type = tt::kList, .elemType = elemType, .elems = std::move(e)};
+inline TValue container(uint8_t type, uint8_t elemType, std::vector<TValue> e) {
+  TValue v = makeValue(type);
+  v.elemType = elemType;
+  v.elems = std::move(e);
+  return v;
 }
-inline TValue tSet(uint8_t elemType, std::vector<TValue> e = {}) {
-  return TValue{.type = tt::kSet, .elemType = elemType, .elems = std::move(e)};
-}
+inline TValue tList(uint8_t elemType, std::vector<TValue> e = {}) { return container(tt::kList, elemType, std::move(e)); }
+inline TValue tSet(uint8_t elemType, std::vector<TValue> e = {}) { return container(tt::kSet, elemType, std::move(e)); }
 inline TValue tMap(uint8_t keyType, uint8_t valueType, std::vector<TValue> kv = {}) {
-  return TValue{.type = tt::kMap, .elemType = valueType, .keyType = keyType, .elems = std::move(kv)};
+  TValue v = container(tt::kMap, valueType, std::move(kv));
+  v.keyType = keyType;
+  return v;
 }
 inline TValue tRaw(uint8_t declared, Bytes raw) {
-  return TValue{.type = tt::kRaw, .declared = declared, .s = std::string(raw.begin(), raw.end())};
+  TValue v = makeValue(tt::kRaw);
+  v.declared = declared;
+  v.s.assign(raw.begin(), raw.end());
+  return v;
 }
 
 enum class FieldForm { kShort, kLong, kMixed };

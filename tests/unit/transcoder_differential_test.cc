@@ -241,7 +241,9 @@ TEST(TranscoderDifferential, RandomJaegerBatches) {
       ASSERT_EQ(s.serviceName(), truncated(batch.process.serviceName, 128));
       ASSERT_EQ(s.clientUuid(), expectedUuid(batch)) << "iteration " << i;
       ASSERT_EQ(s.hasSeqNo, batch.__isset.seqNo);
-      if (s.hasSeqNo) ASSERT_EQ(s.seqNo, batch.seqNo);
+      if (s.hasSeqNo) {
+        ASSERT_EQ(s.seqNo, batch.seqNo);
+      }
       ASSERT_EQ(s.hasStats, batch.__isset.stats);
       if (s.hasStats) {
         ASSERT_EQ(s.stats.fullQueueDroppedSpans, batch.stats.fullQueueDroppedSpans);
@@ -256,7 +258,7 @@ TEST(TranscoderDifferential, RandomJaegerBatches) {
 
 TEST(TranscoderDifferential, RandomZipkinBatches) {
   RandomThrift gen(0x7a69706b696e0001ull);
-  Transcoder t({{"ignored", "by zipkin"}});
+  Transcoder t(std::vector<AgentTag>{{"ignored", "by zipkin"}});
   for (int i = 0; i < kIterations; ++i) {
     std::vector<zt::Span> spans(gen.listSize(3));
     for (auto& s : spans) s = gen.zipkinSpan();

@@ -67,7 +67,10 @@ std::vector<TValue> unknownValues() {
 void sprinkle(TValue& s, int& next) {
   const auto values = unknownValues();
   const int16_t ids[] = {0, -1, 100, 32767, -32768, 13, 99};
-  const auto pick = [&]() { return std::make_pair(ids[next % 7], values[static_cast<size_t>(next++) % values.size()]); };
+  const auto pick = [&]() {
+    const int k = next++;
+    return std::make_pair(ids[k % 7], values[static_cast<size_t>(k) % values.size()]);
+  };
   s.fields.insert(s.fields.begin(), pick());
   s.fields.insert(s.fields.begin() + static_cast<ptrdiff_t>(s.fields.size() / 2), pick());
   s.fields.push_back(pick());
@@ -232,7 +235,7 @@ TEST(TranscoderFields, LargeListsAndStrings) {
   batch.fields[0].second.fields[1].second = tList(tt::kStruct, tags);
   for (Wire w : kWires) {
     const Bytes d = emitBatch(w, batch);
-    Transcoder t({{"extra", "tag"}});
+    Transcoder t(std::vector<AgentTag>{{"extra", "tag"}});
     ASSERT_EQ(t.transcode(protocolOf(w), d), RejectReason::kOk);
     jt::Batch expected = oracleReadEmitBatch(w, d);
     jt::Tag extra;

@@ -132,7 +132,7 @@ TEST(TranscoderSummary, ZipkinFirstServiceName) {
   spans[1].annotations[1].__set_host(zt::Endpoint{});
   spans[1].annotations[1].host.service_name = "backend";
   for (Wire w : {Wire::kCompact, Wire::kBinary}) {
-    Transcoder t({{"ignored", "for zipkin"}});
+    Transcoder t(std::vector<AgentTag>{{"ignored", "for zipkin"}});
     ASSERT_EQ(t.transcode(w == Wire::kCompact ? Protocol::kCompact : Protocol::kBinary,
                           oracleEmitZipkinBatch(w, spans, T_CALL)),
               RejectReason::kOk);
@@ -189,7 +189,7 @@ TEST(TranscoderAgentTags, AppendedToProcessTags) {
 TEST(TranscoderAgentTags, EmptyTagsListOfAnyElementType) {
   TValue batch = tStruct({{1, tStruct({{2, tList(tt::kI64)}, {1, tString("svc")}})}, {2, tList(tt::kString)}});
   for (Wire w : {Wire::kCompact, Wire::kBinary}) {
-    Transcoder t({{"a", "b"}});
+    Transcoder t(std::vector<AgentTag>{{"a", "b"}});
     ASSERT_EQ(t.transcode(w == Wire::kCompact ? Protocol::kCompact : Protocol::kBinary, emitBatch(w, batch)),
               RejectReason::kOk);
     const jt::Batch out = oracleReadBatch(t.output());

@@ -25,6 +25,10 @@ constexpr std::string_view kSubmitBatches = "Collector::submitBatches";
 constexpr std::string_view kSubmitZipkin = "ZipkinCollector::submitZipkinBatch";
 constexpr int kMaxAttempts = 5;  // tchannel-go's RunWithRetry default
 constexpr uint64_t kWakeTag = ~uint64_t{0};
+// Keepalive: an idle connection is pinged this often; no ping res within the timeout = dead
+// (a collector host that vanished without a FIN would otherwise hold calls until their ttl).
+constexpr auto kPingInterval = std::chrono::seconds(10);
+constexpr auto kPingTimeout = std::chrono::seconds(5);
 
 const char* formatName(decode::Format f) { return f == decode::Format::kJaeger ? "jaeger" : "zipkin"; }
 
@@ -49,6 +53,20 @@ int countNotOk(std::span<const uint8_t> r) {
     pos += 5;
   }
   return notOk;
+}
+
+// Stable metric label for a failure description produced in this file.
+std::string failureReason(std::string_view outcome) {
+  auto starts = [&](std::string_view p) { return outcome.substr(0, p.size()) == p; };
+  if (starts("connection lost after")) return "connection_lost_after_send";  // may or may not have been processed
+  if (starts("malformed")) return "bad_response";
+  if (starts("application error")) return "application_error";
+  if (starts("request could not be encoded")) return "encode";
+  if (starts("deadline exceeded") || starts("timed out")) return "timeout";
+  if (starts("no collector connection")) return "no_connection";
+  const size_t colon = outcome.find(':');
+  if (colon != std::string_view::npos) return "error_" + std::string(outcome.substr(0, colon));  // error frame code
+  return "other";
 }
 
 }  // namespace
@@ -96,6 +114,9 @@ struct TChannelReporter::Peer {
   std::unordered_map<uint32_t, InFlight> inflight;
   std::unordered_map<uint32_t, tchannel::CallAssembler> partial;
   metrics::Gauge* connectedGauge = nullptr;
+  Clock::time_point lastActivity{};  // last frame received
+  uint32_t pingId = 0;               // outstanding ping req, 0 = none
+  Clock::time_point pingSent{};
 };
 
 struct TChannelReporter::FormatMetrics {
@@ -298,6 +319,13 @@ void TChannelReporter::finish(std::unique_ptr<Call> call, const char* outcome) {
   } else {
     m.batchesFailures.inc(call->batches);
     m.spansFailures.inc(call->spans);
+    const metrics::Labels l{{"format", formatName(call->format)}, {"protocol", "tchannel"}, {"reason", failureReason(o)}};
+    registry_.counter("jaeger_agent_reporter_batches_failed", "Batches that failed to be submitted, by reason", l)
+        .inc(call->batches);
+    registry_.counter("jaeger_agent_reporter_spans_failed",
+                      "Spans that failed to be submitted, by reason (connection_lost_after_send: the collector may "
+                      "have processed them before the connection died)", l)
+        .inc(call->spans);
     uint64_t suppressed = 0;
     if (errorLog_.allow(&suppressed))
       spdlog::warn("reporter: failed to submit {} {} batches ({} spans): {} ({} similar suppressed)", call->batches,
@@ -467,6 +495,7 @@ void TChannelReporter::onReadable(Peer& p) {
 }
 
 void TChannelReporter::handleFrame(Peer& p, const tchannel::FrameView& f) {
+  p.lastActivity = Clock::now();
   switch (static_cast<FrameType>(f.type)) {
     case FrameType::kInitRes: {
       tchannel::InitView init;
@@ -476,6 +505,8 @@ void TChannelReporter::handleFrame(Peer& p, const tchannel::FrameView& f) {
         return;
       }
       p.state = Peer::State::kReady;
+      p.lastActivity = Clock::now();
+      p.pingId = 0;
       p.backoff = std::chrono::milliseconds(100);
       connected_.fetch_add(1, std::memory_order_relaxed);
       p.connectedGauge->set(1);
@@ -525,13 +556,18 @@ void TChannelReporter::handleFrame(Peer& p, const tchannel::FrameView& f) {
       if (e.code == ErrorCode::kFatal) failPeer(p, "fatal protocol error");
       return;
     }
-    case FrameType::kPingReq:
+    case FrameType::kPingReq: {
+      const size_t before = p.out.size();
       tchannel::appendPingRes(p.out, f.id);
-      p.queued += tchannel::kFrameHeaderSize;
+      p.queued += p.out.size() - before;
       flushWrites(p);
       return;
+    }
+    case FrameType::kPingRes:
+      if (f.id == p.pingId) p.pingId = 0;
+      return;
     default:
-      return;  // ping res, claim, cancel, stray frames: nothing to do
+      return;  // claim, cancel, stray frames: nothing to do
   }
 }
 
@@ -598,15 +634,20 @@ void TChannelReporter::dispatch(Clock::time_point now) {
     Peer* best = nullptr;
     {
       std::lock_guard lock(mu_);
-      // Idle pipeline, shutting down, or due by age: close the open calls so they go now.
+      // Due by age, or shutting down: close the open calls so they go now. (Sending at once when
+      // idle was tried: on a fast collector it made one call per datagram.)
       for (auto& open : open_)
-        if (open && (inflight_ == 0 || closing_ || now - open->created >= cfg_.batchMaxDelay))
+        if (open && (closing_ || now - open->created >= cfg_.batchMaxDelay))
           ready_.push_back(std::move(open));
       if (ready_.empty()) return;
       // The ready peer with the fewest calls in flight, preferring one that did not just fail
       // this call (a retry should go elsewhere).
       const int avoid = ready_.front()->lastPeer;
-      for (auto& p : peers_) {
+      // Ties on in-flight count rotate (start the scan after the last peer used), so a lightly
+      // loaded agent still spreads calls over every collector.
+      const size_t n = peers_.size();
+      for (size_t k = 0; k < n; ++k) {
+        auto& p = peers_[(static_cast<size_t>(lastDispatched_) + 1 + k) % n];
         if (p->state != Peer::State::kReady) continue;
         if (!best) {
           best = p.get();
@@ -621,6 +662,7 @@ void TChannelReporter::dispatch(Clock::time_point now) {
         if (p->inflight.size() < best->inflight.size()) best = p.get();
       }
       if (!best) return;
+      lastDispatched_ = best->index;
       call = std::move(ready_.front());
       ready_.pop_front();
     }
@@ -662,8 +704,37 @@ void TChannelReporter::expire(Clock::time_point now) {
 }
 
 void TChannelReporter::maintainConnections(Clock::time_point now) {
+  // Keep at least min-peers connections (all peers if min-peers <= 0 or there are fewer), the
+  // way jaeger-agent's peer list manager did; a failed peer is replaced by another down peer
+  // whose backoff has expired, taken in rotating order so load and retries spread.
+  const int n = static_cast<int>(peers_.size());
+  const int desired = cfg_.minPeers > 0 ? std::min(cfg_.minPeers, n) : n;
+  int up = 0;
   for (auto& p : peers_)
-    if (p->state == Peer::State::kDown && now >= p->nextAttempt) startConnect(*p, now);
+    if (p->state != Peer::State::kDown) ++up;
+  for (int i = 0; i < n && up < desired; ++i) {
+    Peer& p = *peers_[static_cast<size_t>((nextPeer_ + i) % n)];
+    if (p.state == Peer::State::kDown && now >= p.nextAttempt) {
+      startConnect(p, now);
+      ++up;
+      nextPeer_ = (nextPeer_ + i + 1) % n;
+    }
+  }
+  for (auto& p : peers_) {
+    if (p->state != Peer::State::kReady) continue;
+    if (p->pingId != 0 && now - p->pingSent > kPingTimeout) {
+      failPeer(*p, "keepalive ping unanswered");
+      continue;
+    }
+    if (p->pingId == 0 && p->inflight.empty() && now - p->lastActivity > kPingInterval) {
+      p->pingId = p->nextId++;
+      p->pingSent = now;
+      const size_t before = p->out.size();
+      tchannel::appendPingReq(p->out, p->pingId);
+      p->queued += p->out.size() - before;
+      flushWrites(*p);
+    }
+  }
 }
 
 int TChannelReporter::pollTimeoutMs(Clock::time_point now) const {
@@ -730,7 +801,11 @@ void TChannelReporter::run() {
       if (open) left.push_back(std::move(open));
   }
   for (auto& p : peers_) {
-    for (auto& [id, f] : p->inflight) left.push_back(std::move(f.call));
+    for (auto& [id, f] : p->inflight) {
+      // Fully written but unanswered: the collector may still process it, so it is not a plain drop.
+      if (p->written >= f.endPos) finish(std::move(f.call), "connection lost after the request was sent (shutdown deadline)");
+      else left.push_back(std::move(f.call));
+    }
     p->inflight.clear();
     if (p->fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->fd.get(), nullptr);
     p->fd.reset();

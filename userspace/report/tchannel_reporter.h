@@ -3,8 +3,7 @@
 // transport headers as=thrift and cn=jaeger-agent; wire-protocols.md §1–2).
 //
 // Coalescing: batches are concatenated (memcpy) into one open call per format; the call is sent
-// when it reaches batch-max-bytes, when its oldest batch is batch-max-delay old, or at once when
-// nothing is in flight (so an idle agent adds no latency and a busy one makes few calls).
+// when it reaches batch-max-bytes or when its oldest batch is batch-max-delay old.
 // Peers: every configured collector gets a connection; each call goes to the ready peer with the
 // fewest calls in flight. Busy/declined/timeout errors and calls that never fully left the socket
 // are retried on another peer within the call's deadline (= report-timeout). Nothing is lost
@@ -117,6 +116,8 @@ class TChannelReporter final : public Reporter {
 
   // I/O-thread only.
   size_t inflight_ = 0;
+  int nextPeer_ = 0;
+  int lastDispatched_ = -1;
 };
 
 }  // namespace jagent::report

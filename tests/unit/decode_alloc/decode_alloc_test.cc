@@ -72,7 +72,7 @@ TEST(DecodeAlloc, SteadyStateTranscodeAllocatesNothing) {
   ASSERT_GT(bigCompact.size(), 50000u);
   ASSERT_LT(bigCompact.size(), 65000u);
 
-  Transcoder t({{"zone", "eu-west-1"}, {"agent", "jagent"}});
+  Transcoder t(std::vector<AgentTag>{{"zone", "eu-west-1"}, {"agent", "jagent"}});
   // Warm-up: the largest datagram of each protocol sizes the output buffer.
   ASSERT_EQ(t.transcode(Protocol::kCompact, bigCompact), RejectReason::kOk);
   ASSERT_EQ(t.transcode(Protocol::kBinary, bigBinary), RejectReason::kOk);
