@@ -11,8 +11,11 @@ BUILD_PKGS=(
   liburing-dev libthrift-dev thrift-compiler libboost-dev
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
-  iproute2 nodejs npm python3
+  iproute2 nodejs npm python3 yamllint
 )
+# kubectl (for `kubectl kustomize` in the deploy tests): this machine image ships one (google-cloud-cli);
+# Debian's kubernetes-client conflicts with it, so install that only when there is none.
+command -v kubectl > /dev/null 2>&1 || BUILD_PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${BUILD_PKGS[@]}"; do

@@ -191,7 +191,7 @@ class Walker {
           w_.listHeader(wire::kStruct, n + agentTagCount_);
           for (uint32_t i = 0; i < n; ++i)
             if (!processTag(depth + 2)) return false;
-          w_.bytes(agentTags_.data(), agentTags_.size());
+          if (agentTagCount_ != 0) w_.bytes(agentTags_.data(), agentTags_.size());
           sawTags = true;
           return true;
         }
