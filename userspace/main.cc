@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", ok.error().message());
     return 1;
   }
+  spdlog::info("http: sampling server :{}, admin server :{}", (*agent)->samplingPort(), (*agent)->adminPort());
   spdlog::info("agent ready: UDP zipkin-compact :{}, jaeger-compact :{}, jaeger-binary :{}; {}", (*agent)->udpPort(0),
                (*agent)->udpPort(1), (*agent)->udpPort(2),
                cfg->reporter.hostPorts.empty() ? std::string("no collector configured, batches are printed to stdout "

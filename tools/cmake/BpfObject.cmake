@@ -64,7 +64,7 @@ function(bpf_object name source)
     VERBATIM)
   add_custom_command(
     OUTPUT ${_skel}
-    COMMAND ${BPFTOOL} gen skeleton ${_obj} name ${name} > ${_skel}
+    COMMAND sh -c "${BPFTOOL} gen skeleton ${_obj} name ${name} > ${_skel}.tmp && mv ${_skel}.tmp ${_skel}"
     DEPENDS ${_obj}
     COMMENT "BPF ${name}: bpftool gen skeleton"
     VERBATIM)

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/net.h"
+#include "metrics/client_stats.h"
 
 namespace jagent::decode {
 
@@ -96,6 +97,7 @@ void Processor::process(Transcoder& t, receive::Datagram& d) noexcept {
   const BatchSummary& s = t.summary();
   batchesReceived_.inc();
   spansReceived_.inc(s.spans);
+  if (opts_.clientStats) opts_.clientStats->observe(s);
   reporter_.emit(report::EncodedBatch{s.format, t.output(), &s, port_});
 }
 

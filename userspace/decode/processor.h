@@ -20,6 +20,10 @@
 #include "receive/datagram.h"
 #include "report/reporter.h"
 
+namespace jagent::metrics {
+class ClientStatsTracker;
+}
+
 namespace jagent::decode {
 
 class Processor final : public receive::DatagramSink {
@@ -32,6 +36,7 @@ class Processor final : public receive::DatagramSink {
     int queueSize = 1000;
     int workers = 10;
     std::vector<AgentTag> agentTags;
+    metrics::ClientStatsTracker* clientStats = nullptr;  // optional, not owned: sees every decoded batch
   };
 
   Processor(Options opts, report::Reporter& reporter, metrics::Registry& registry);

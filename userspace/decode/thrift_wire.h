@@ -27,6 +27,12 @@
 
 namespace jagent::decode::wire {
 
+// Hot-path primitives must inline: the walker keeps readers and writers in locals whose address
+// never escapes, so the compiler can hold their positions in registers (a byte store through
+// uint8_t* may alias any object in memory, which otherwise forces a reload after every write).
+#define JAGENT_WIRE_INLINE [[gnu::always_inline]] inline
+#define JAGENT_LAMBDA_INLINE __attribute__((always_inline))
+
 // TBinaryProtocol type ids.
 inline constexpr uint8_t kStop = 0;
 inline constexpr uint8_t kBool = 2;
@@ -85,62 +91,62 @@ inline void storeBig(uint8_t* p, T v) noexcept {
 // not foresee (extend). Debug builds assert the bound.
 class BinaryWriter {
  public:
-  explicit BinaryWriter(std::vector<uint8_t>& buf) noexcept : buf_(buf) {}
+  explicit BinaryWriter(std::vector<uint8_t>& buf) noexcept : buf_(&buf) {}
 
   // Budget of `budget` bytes from the start of the buffer. False only if allocation failed.
   [[nodiscard]] bool start(size_t budget) noexcept { return resizeTo(0, budget); }
   // Adds `extra` bytes to the budget; may move the buffer. False only if allocation failed.
   [[nodiscard]] bool extend(size_t extra) noexcept {
-    return resizeTo(size(), static_cast<size_t>(end_ - buf_.data()) + extra);
+    return resizeTo(size(), static_cast<size_t>(end_ - buf_->data()) + extra);
   }
-  void rewind() noexcept { p_ = buf_.data(); }
-  [[nodiscard]] size_t size() const noexcept { return static_cast<size_t>(p_ - buf_.data()); }
+  void rewind() noexcept { p_ = buf_->data(); }
+  [[nodiscard]] size_t size() const noexcept { return static_cast<size_t>(p_ - buf_->data()); }
 
-  void u8(uint8_t v) noexcept {
+  JAGENT_WIRE_INLINE void u8(uint8_t v) noexcept {
     assert(p_ + 1 <= end_);
     *p_++ = v;
   }
   template <typename T>
-  void big(T v) noexcept {
+  JAGENT_WIRE_INLINE void big(T v) noexcept {
     assert(p_ + sizeof(T) <= end_);
     storeBig(p_, v);
     p_ += sizeof(T);
   }
-  void bytes(const uint8_t* s, size_t n) noexcept {
+  JAGENT_WIRE_INLINE void bytes(const uint8_t* s, size_t n) noexcept {
     assert(p_ + n <= end_);
     std::memcpy(p_, s, n);
     p_ += n;
   }
-  void fieldHeader(uint8_t type, int16_t id) noexcept {
+  JAGENT_WIRE_INLINE void fieldHeader(uint8_t type, int16_t id) noexcept {
     assert(p_ + 3 <= end_);
     p_[0] = type;
     storeBig(p_ + 1, id);
     p_ += 3;
   }
-  void listHeader(uint8_t elemType, uint32_t n) noexcept {
+  JAGENT_WIRE_INLINE void listHeader(uint8_t elemType, uint32_t n) noexcept {
     assert(p_ + 5 <= end_);
     p_[0] = elemType;
     storeBig(p_ + 1, n);
     p_ += 5;
   }
-  void stop() noexcept { u8(kStop); }
+  JAGENT_WIRE_INLINE void stop() noexcept { u8(kStop); }
 
  private:
   bool resizeTo(size_t used, size_t budget) noexcept {
-    if (budget > buf_.size()) {
+    if (budget > buf_->size()) {
       // Geometric growth: repeated extend() calls (agent tags per Process) stay linear.
       try {
-        buf_.resize(std::max(budget, buf_.size() * 2));
+        buf_->resize(std::max(budget, buf_->size() * 2));
       } catch (...) {
         return false;
       }
     }
-    p_ = buf_.data() + used;
-    end_ = buf_.data() + budget;
+    p_ = buf_->data() + used;
+    end_ = buf_->data() + budget;
     return true;
   }
 
-  std::vector<uint8_t>& buf_;
+  std::vector<uint8_t>* buf_;
   uint8_t* p_ = nullptr;
   uint8_t* end_ = nullptr;
 };
@@ -164,18 +170,18 @@ class ReaderBase {
 
   [[nodiscard]] size_t remaining() const noexcept { return static_cast<size_t>(end_ - p_); }
   [[nodiscard]] RejectReason error() const noexcept { return err_; }
-  [[gnu::cold]] bool fail(RejectReason r) noexcept {
+  JAGENT_WIRE_INLINE bool fail(RejectReason r) noexcept {
     err_ = r;
     return false;
   }
 
-  [[nodiscard]] bool readRaw(const uint8_t*& data, size_t n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readRaw(const uint8_t*& data, size_t n) noexcept {
     if (remaining() < n) [[unlikely]] return fail(RejectReason::kTruncated);
     data = p_;
     p_ += n;
     return true;
   }
-  [[nodiscard]] bool skipRaw(size_t n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool skipRaw(size_t n) noexcept {
     if (remaining() < n) [[unlikely]] return fail(RejectReason::kTruncated);
     p_ += n;
     return true;
@@ -184,7 +190,7 @@ class ReaderBase {
  protected:
   // Checks a container header's element count against the bytes left, before any element is
   // touched: `minSize` is the smallest encoding of one element.
-  bool checkCount(uint32_t n, uint32_t minSize) noexcept {
+  JAGENT_WIRE_INLINE bool checkCount(uint32_t n, uint32_t minSize) noexcept {
     if (static_cast<uint64_t>(n) * minSize > remaining()) [[unlikely]]
       return fail(RejectReason::kLengthTooLarge);
     return true;
@@ -203,7 +209,7 @@ class CompactReader : public ReaderBase {
 
   // Varints: at most 5 bytes for 32-bit values and 10 for 64-bit ones (longer ⇒ kBadVarint);
   // excess high bits of the last byte are dropped, as Apache Thrift does.
-  [[nodiscard]] bool readVarint32(uint32_t& out) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint32(uint32_t& out) noexcept {
     if (remaining() >= 5) [[likely]] {
       const uint8_t* p = p_;
       uint32_t b = p[0];
@@ -230,7 +236,7 @@ class CompactReader : public ReaderBase {
     return true;
   }
 
-  [[nodiscard]] bool readVarint64(uint64_t& out) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint64(uint64_t& out) noexcept {
     if (remaining() >= 10) [[likely]] {
       const uint8_t* p = p_;
       uint64_t b = p[0];
@@ -254,7 +260,7 @@ class CompactReader : public ReaderBase {
     return readVarintSlow(out, 10);
   }
 
-  [[nodiscard]] bool readFieldHeader(FieldHeader& f, int16_t& lastId) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readFieldHeader(FieldHeader& f, int16_t& lastId) noexcept {
     if (p_ == end_) [[unlikely]] return fail(RejectReason::kTruncated);
     const uint8_t b = *p_++;
     if (b == 0) {
@@ -279,7 +285,7 @@ class CompactReader : public ReaderBase {
 
   // list<> and set<>. An empty container may declare any element type (elemType is then
   // kInvalid for unknown ids); a non-empty one must declare a valid type.
-  [[nodiscard]] bool readListHeader(uint8_t& elemType, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readListHeader(uint8_t& elemType, uint32_t& n) noexcept {
     if (p_ == end_) [[unlikely]] return fail(RejectReason::kTruncated);
     const uint8_t b = *p_++;
     uint32_t size = b >> 4;
@@ -294,7 +300,7 @@ class CompactReader : public ReaderBase {
     return checkCount(size, kMinSize[elemType]);
   }
 
-  [[nodiscard]] bool readMapHeader(uint8_t& keyType, uint8_t& valueType, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readMapHeader(uint8_t& keyType, uint8_t& valueType, uint32_t& n) noexcept {
     uint32_t size;
     if (!readVarint32(size)) return false;
     if (static_cast<int32_t>(size) < 0) [[unlikely]] return fail(RejectReason::kNegativeLength);
@@ -309,7 +315,7 @@ class CompactReader : public ReaderBase {
     return checkCount(size, kMinSize[keyType] + kMinSize[valueType]);
   }
 
-  [[nodiscard]] bool readBinary(const uint8_t*& data, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readBinary(const uint8_t*& data, uint32_t& n) noexcept {
     uint32_t len;
     if (!readVarint32(len)) return false;
     if (static_cast<int32_t>(len) < 0) [[unlikely]] return fail(RejectReason::kNegativeLength);
@@ -320,13 +326,13 @@ class CompactReader : public ReaderBase {
     return true;
   }
 
-  [[nodiscard]] bool readI64(int64_t& v) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readI64(int64_t& v) noexcept {
     uint64_t z;
     if (!readVarint64(z)) return false;
     v = static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
     return true;
   }
-  [[nodiscard]] bool readI32(int32_t& v) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readI32(int32_t& v) noexcept {
     uint32_t z;
     if (!readVarint32(z)) return false;
     v = unzigzag32(z);
@@ -335,38 +341,38 @@ class CompactReader : public ReaderBase {
 
   // ---- copy one value into the writer (the hot path) ----
 
-  bool copyI64(BinaryWriter& w, int64_t* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyI64(BinaryWriter& w, int64_t* seen = nullptr) noexcept {
     int64_t v;
     if (!readI64(v)) return false;
     if (seen) *seen = v;
     w.big(v);
     return true;
   }
-  bool copyI32(BinaryWriter& w, int32_t* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyI32(BinaryWriter& w, int32_t* seen = nullptr) noexcept {
     int32_t v;
     if (!readI32(v)) return false;
     if (seen) *seen = v;
     w.big(v);
     return true;
   }
-  bool copyI16(BinaryWriter& w) noexcept {
+  JAGENT_WIRE_INLINE bool copyI16(BinaryWriter& w) noexcept {
     int32_t v;
     if (!readI32(v)) return false;
     w.big(static_cast<int16_t>(v));
     return true;
   }
-  bool copyByte(BinaryWriter& w) noexcept {
+  JAGENT_WIRE_INLINE bool copyByte(BinaryWriter& w) noexcept {
     if (p_ == end_) [[unlikely]] return fail(RejectReason::kTruncated);
     w.u8(*p_++);
     return true;
   }
-  bool copyDouble(BinaryWriter& w) noexcept {
+  JAGENT_WIRE_INLINE bool copyDouble(BinaryWriter& w) noexcept {
     if (remaining() < 8) [[unlikely]] return fail(RejectReason::kTruncated);
     w.big(loadLittle64(p_));  // compact doubles are little-endian, binary ones big-endian
     p_ += 8;
     return true;
   }
-  bool copyString(BinaryWriter& w, std::string_view* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyString(BinaryWriter& w, std::string_view* seen = nullptr) noexcept {
     const uint8_t* data;
     uint32_t n;
     if (!readBinary(data, n)) return false;
@@ -375,14 +381,14 @@ class CompactReader : public ReaderBase {
     w.bytes(data, n);
     return true;
   }
-  bool copyBoolField(const FieldHeader& f, BinaryWriter& w) noexcept {
+  JAGENT_WIRE_INLINE bool copyBoolField(const FieldHeader& f, BinaryWriter& w) noexcept {
     w.u8(f.boolValue ? 1 : 0);
     return true;
   }
 
   // ---- skipping (unknown fields) ----
 
-  bool skipField(const FieldHeader& f, int depth) noexcept {
+  JAGENT_WIRE_INLINE bool skipField(const FieldHeader& f, int depth) noexcept {
     if (f.type == kBool) return true;  // the value was in the field header
     return skipValue(f.type, depth);
   }
@@ -393,18 +399,29 @@ class CompactReader : public ReaderBase {
     return static_cast<int32_t>((z >> 1) ^ (~(z & 1) + 1));
   }
 
-  bool readVarintSlow(uint64_t& out, int maxBytes) noexcept {
+  // Near the end of the datagram. The loop is out of line and takes the position by value, so
+  // the reader's address stays private to the caller.
+  JAGENT_WIRE_INLINE bool readVarintSlow(uint64_t& out, int maxBytes) noexcept {
+    uint64_t v = 0;
+    const int n = varintSlow(p_, end_, v, maxBytes);
+    if (n <= 0) [[unlikely]] return fail(n == 0 ? RejectReason::kTruncated : RejectReason::kBadVarint);
+    p_ += n;
+    out = v;
+    return true;
+  }
+  // Bytes consumed; 0 = ran out of bytes, -1 = too long.
+  [[gnu::noinline]] static int varintSlow(const uint8_t* p, const uint8_t* end, uint64_t& out, int maxBytes) noexcept {
     uint64_t v = 0;
     for (int i = 0; i < maxBytes; ++i) {
-      if (p_ == end_) return fail(RejectReason::kTruncated);
-      const uint64_t b = *p_++;
+      if (p + i == end) return 0;
+      const uint64_t b = p[i];
       v |= (b & 0x7F) << (7 * i);
       if (b < 0x80) {
         out = v;
-        return true;
+        return i + 1;
       }
     }
-    return fail(RejectReason::kBadVarint);
+    return -1;
   }
 
   bool skipVarint(int maxBytes) noexcept {
@@ -497,7 +514,7 @@ class BinaryReader : public ReaderBase {
  public:
   using ReaderBase::ReaderBase;
 
-  [[nodiscard]] bool readFieldHeader(FieldHeader& f, int16_t& /*lastId*/) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readFieldHeader(FieldHeader& f, int16_t& /*lastId*/) noexcept {
     if (p_ == end_) [[unlikely]] return fail(RejectReason::kTruncated);
     const uint8_t t = *p_;
     if (t == kStop) {
@@ -513,7 +530,7 @@ class BinaryReader : public ReaderBase {
     return true;
   }
 
-  [[nodiscard]] bool readListHeader(uint8_t& elemType, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readListHeader(uint8_t& elemType, uint32_t& n) noexcept {
     if (remaining() < 5) [[unlikely]] return fail(RejectReason::kTruncated);
     elemType = p_[0];
     const int32_t size = loadBig<int32_t>(p_ + 1);
@@ -527,7 +544,7 @@ class BinaryReader : public ReaderBase {
     return checkCount(n, kMinSize[elemType]);
   }
 
-  [[nodiscard]] bool readMapHeader(uint8_t& keyType, uint8_t& valueType, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readMapHeader(uint8_t& keyType, uint8_t& valueType, uint32_t& n) noexcept {
     if (remaining() < 6) [[unlikely]] return fail(RejectReason::kTruncated);
     keyType = p_[0];
     valueType = p_[1];
@@ -541,7 +558,7 @@ class BinaryReader : public ReaderBase {
     return checkCount(n, kMinSize[keyType] + kMinSize[valueType]);
   }
 
-  [[nodiscard]] bool readBinary(const uint8_t*& data, uint32_t& n) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readBinary(const uint8_t*& data, uint32_t& n) noexcept {
     if (remaining() < 4) [[unlikely]] return fail(RejectReason::kTruncated);
     const int32_t len = loadBig<int32_t>(p_);
     p_ += 4;
@@ -553,13 +570,13 @@ class BinaryReader : public ReaderBase {
     return true;
   }
 
-  [[nodiscard]] bool readI64(int64_t& v) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readI64(int64_t& v) noexcept {
     if (remaining() < 8) [[unlikely]] return fail(RejectReason::kTruncated);
     v = loadBig<int64_t>(p_);
     p_ += 8;
     return true;
   }
-  [[nodiscard]] bool readI32(int32_t& v) noexcept {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readI32(int32_t& v) noexcept {
     if (remaining() < 4) [[unlikely]] return fail(RejectReason::kTruncated);
     v = loadBig<int32_t>(p_);
     p_ += 4;
@@ -568,24 +585,24 @@ class BinaryReader : public ReaderBase {
 
   // ---- copy: the input already is binary, so values move as bytes ----
 
-  bool copyI64(BinaryWriter& w, int64_t* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyI64(BinaryWriter& w, int64_t* seen = nullptr) noexcept {
     if (remaining() < 8) [[unlikely]] return fail(RejectReason::kTruncated);
     if (seen) *seen = loadBig<int64_t>(p_);
     w.bytes(p_, 8);
     p_ += 8;
     return true;
   }
-  bool copyI32(BinaryWriter& w, int32_t* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyI32(BinaryWriter& w, int32_t* seen = nullptr) noexcept {
     if (remaining() < 4) [[unlikely]] return fail(RejectReason::kTruncated);
     if (seen) *seen = loadBig<int32_t>(p_);
     w.bytes(p_, 4);
     p_ += 4;
     return true;
   }
-  bool copyI16(BinaryWriter& w) noexcept { return copyFixed(w, 2); }
-  bool copyByte(BinaryWriter& w) noexcept { return copyFixed(w, 1); }
-  bool copyDouble(BinaryWriter& w) noexcept { return copyFixed(w, 8); }
-  bool copyString(BinaryWriter& w, std::string_view* seen = nullptr) noexcept {
+  JAGENT_WIRE_INLINE bool copyI16(BinaryWriter& w) noexcept { return copyFixed(w, 2); }
+  JAGENT_WIRE_INLINE bool copyByte(BinaryWriter& w) noexcept { return copyFixed(w, 1); }
+  JAGENT_WIRE_INLINE bool copyDouble(BinaryWriter& w) noexcept { return copyFixed(w, 8); }
+  JAGENT_WIRE_INLINE bool copyString(BinaryWriter& w, std::string_view* seen = nullptr) noexcept {
     const uint8_t* start = p_;
     const uint8_t* data;
     uint32_t n;
@@ -594,17 +611,17 @@ class BinaryReader : public ReaderBase {
     w.bytes(start, 4 + static_cast<size_t>(n));
     return true;
   }
-  bool copyBoolField(const FieldHeader& /*f*/, BinaryWriter& w) noexcept {
+  JAGENT_WIRE_INLINE bool copyBoolField(const FieldHeader& /*f*/, BinaryWriter& w) noexcept {
     if (p_ == end_) [[unlikely]] return fail(RejectReason::kTruncated);
     w.u8(*p_++ != 0 ? 1 : 0);  // normalise: strict readers expect 0/1
     return true;
   }
 
-  bool skipField(const FieldHeader& f, int depth) noexcept { return skipValue(f.type, depth); }
+  JAGENT_WIRE_INLINE bool skipField(const FieldHeader& f, int depth) noexcept { return skipValue(f.type, depth); }
   bool skipValue(uint8_t type, int depth) noexcept;
 
  private:
-  bool copyFixed(BinaryWriter& w, size_t n) noexcept {
+  JAGENT_WIRE_INLINE bool copyFixed(BinaryWriter& w, size_t n) noexcept {
     if (remaining() < n) [[unlikely]] return fail(RejectReason::kTruncated);
     w.bytes(p_, n);
     p_ += n;

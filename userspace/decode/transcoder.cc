@@ -86,8 +86,8 @@ RejectReason run(std::span<const uint8_t> datagram, BinaryWriter& w, BatchSummar
   Format format;
   if (!readEnvelope(r, format)) return r.error();
   summary.format = format;
-  Walker<Reader> walker(r, w, summary, agentTags, agentTagCount);
-  if (!walker.args(format)) return r.error();
+  Walker<Reader> walker(summary, agentTags, agentTagCount);
+  if (!walker.args(r, w, format)) return r.error();
   if (r.remaining() != 0) return RejectReason::kTrailingBytes;
   return RejectReason::kOk;
 }

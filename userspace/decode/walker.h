@@ -6,12 +6,19 @@
 // ones are validated, skipped and dropped — the Go agent re-encoded decoded objects, which drops
 // them too. Fields may come in any order.
 //
-// Ownership/threading: borrows the reader, the writer and the summary for one transcode() call.
-// Depth: the args struct is depth 1; each nested struct or container adds one. The known schema
-// is at most 8 deep; unknown fields are skipped with the depth bound (kMaxDepth).
+// Speed: the reader and writer are passed as explicit `(r, w)` parameters. Each list of structs
+// is walked by an out-of-line function that copies them into locals, and every call that leaves
+// the inlined code (nested lists, skipping) goes through copies (`detached`), so the locals'
+// addresses never escape and their positions stay in registers. Without this, every byte
+// written through uint8_t* forces the compiler to reload them from memory.
+//
+// Ownership/threading: borrows the summary and the pre-encoded agent tags for one transcode()
+// call. Depth: the args struct is depth 1; each nested struct or container adds one. The known
+// schema is at most 8 deep; unknown fields are skipped with the depth bound (kMaxDepth).
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -25,111 +32,173 @@ namespace jagent::decode {
 template <class Reader>
 class Walker {
  public:
-  Walker(Reader& r, wire::BinaryWriter& w, BatchSummary& summary, std::span<const uint8_t> agentTags,
-         uint32_t agentTagCount) noexcept
-      : r_(r), w_(w), summary_(summary), agentTags_(agentTags), agentTagCount_(agentTagCount) {}
+  using Writer = wire::BinaryWriter;
+
+  Walker(BatchSummary& summary, std::span<const uint8_t> agentTags, uint32_t agentTagCount) noexcept
+      : summary_(summary), agentTags_(agentTags), agentTagCount_(agentTagCount) {}
 
   // Walks the args struct (envelope already consumed). On failure the reason is r.error().
-  bool args(Format format) noexcept {
+  bool args(Reader& r, Writer& w, Format format) noexcept {
     bool seen = false;
     return structFields(
-               [&](const wire::FieldHeader& f) {
-                 if (f.id != 1) return r_.skipField(f, 2);
+               r, w,
+               [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
+                 if (f.id != 1) return skip(r, f, 2);
                  if (seen) {  // a repeated field: the last one wins, as in generated readers
-                   w_.rewind();
+                   w.rewind();
                    summary_ = BatchSummary{};
                    zipkinServiceSeen_ = false;
                  }
                  seen = true;
                  summary_.format = format;
-                 return format == Format::kJaeger ? batchField(f) : zipkinSpansField(f);
+                 if (format == Format::kJaeger) return f.type == wire::kStruct ? batch(r, w, 2) : wrongType(r);
+                 return zipkinSpans(r, w, f);
                },
                /*writeStop=*/false) &&
-           (seen || r_.fail(RejectReason::kMissingField));
+           (seen || r.fail(RejectReason::kMissingField));
   }
 
  private:
   using FieldHeader = wire::FieldHeader;
 
+  // The structs that occur as list elements or struct fields.
+  enum class Elem { kSpan, kSpanRef, kLog, kTag, kProcessTag, kClientStats, kZipkinSpan, kAnnotation,
+                    kBinaryAnnotation, kEndpoint };
+
   // ---- generic pieces ----
+
+  // Runs fn on copies of the cursors, so that whatever fn does with their addresses, the
+  // caller's cursors remain private locals.
+  template <class Fn>
+  JAGENT_WIRE_INLINE static bool detached(Reader& r, Writer& w, Fn&& fn) noexcept {
+    Reader rc = r;
+    Writer wc = w;
+    const bool ok = fn(rc, wc);
+    r = rc;
+    w = wc;
+    return ok;
+  }
+  JAGENT_WIRE_INLINE static bool skip(Reader& r, const FieldHeader& f, int depth) noexcept {
+    Reader rc = r;
+    const bool ok = rc.skipField(f, depth);
+    r = rc;
+    return ok;
+  }
+  JAGENT_WIRE_INLINE static bool wrongType(Reader& r) noexcept { return r.fail(RejectReason::kWrongFieldType); }
 
   // Reads fields up to the stop, calling onField for each (it copies or skips the value).
   template <class OnField>
-  bool structFields(OnField&& onField, bool writeStop = true) noexcept {
+  JAGENT_WIRE_INLINE static bool structFields(Reader& r, Writer& w, OnField&& onField, bool writeStop = true) noexcept {
     int16_t lastId = 0;
     FieldHeader f;
     for (;;) {
-      if (!r_.readFieldHeader(f, lastId)) [[unlikely]] return false;
+      if (!r.readFieldHeader(f, lastId)) [[unlikely]] return false;
       if (f.type == wire::kStop) break;
       if (!onField(f)) [[unlikely]] return false;
     }
-    if (writeStop) w_.stop();
+    if (writeStop) w.stop();
     return true;
   }
 
-  bool wrongType() noexcept { return r_.fail(RejectReason::kWrongFieldType); }
-
   template <uint8_t kType>
-  bool scalar(const FieldHeader& f) noexcept {
-    if (f.type != kType) [[unlikely]] return wrongType();
-    w_.fieldHeader(kType, f.id);
+  JAGENT_WIRE_INLINE static bool scalar(Reader& r, Writer& w, const FieldHeader& f) noexcept {
+    if (f.type != kType) [[unlikely]] return wrongType(r);
+    w.fieldHeader(kType, f.id);
     if constexpr (kType == wire::kI64) {
-      return r_.copyI64(w_);
+      return r.copyI64(w);
     } else if constexpr (kType == wire::kI32) {
-      return r_.copyI32(w_);
+      return r.copyI32(w);
     } else if constexpr (kType == wire::kI16) {
-      return r_.copyI16(w_);
+      return r.copyI16(w);
     } else if constexpr (kType == wire::kString) {
-      return r_.copyString(w_);
+      return r.copyString(w);
     } else if constexpr (kType == wire::kDouble) {
-      return r_.copyDouble(w_);
+      return r.copyDouble(w);
     } else {
       static_assert(kType == wire::kBool);
-      return r_.copyBoolField(f, w_);
+      return r.copyBoolField(f, w);
     }
   }
 
-  bool i64Into(const FieldHeader& f, int64_t& v) noexcept {
-    if (f.type != wire::kI64) [[unlikely]] return wrongType();
-    w_.fieldHeader(wire::kI64, f.id);
-    return r_.copyI64(w_, &v);
+  JAGENT_WIRE_INLINE static bool i64Into(Reader& r, Writer& w, const FieldHeader& f, int64_t& v) noexcept {
+    if (f.type != wire::kI64) [[unlikely]] return wrongType(r);
+    w.fieldHeader(wire::kI64, f.id);
+    return r.copyI64(w, &v);
   }
-  bool i32Into(const FieldHeader& f, int32_t& v) noexcept {
-    if (f.type != wire::kI32) [[unlikely]] return wrongType();
-    w_.fieldHeader(wire::kI32, f.id);
-    return r_.copyI32(w_, &v);
+  JAGENT_WIRE_INLINE static bool i32Into(Reader& r, Writer& w, const FieldHeader& f, int32_t& v) noexcept {
+    if (f.type != wire::kI32) [[unlikely]] return wrongType(r);
+    w.fieldHeader(wire::kI32, f.id);
+    return r.copyI32(w, &v);
   }
-  bool stringInto(const FieldHeader& f, std::string_view& v) noexcept {
-    if (f.type != wire::kString) [[unlikely]] return wrongType();
-    w_.fieldHeader(wire::kString, f.id);
-    return r_.copyString(w_, &v);
+  JAGENT_WIRE_INLINE static bool stringInto(Reader& r, Writer& w, const FieldHeader& f, std::string_view& v) noexcept {
+    if (f.type != wire::kString) [[unlikely]] return wrongType(r);
+    w.fieldHeader(wire::kString, f.id);
+    return r.copyString(w, &v);
   }
 
-  // A known list<struct> field: header checks, then each element with Elem.
-  bool structListHeader(const FieldHeader& f, uint32_t& n) noexcept {
-    if (f.type != wire::kList) [[unlikely]] return wrongType();
+  // A known list<struct> field's header. An empty list may name any element type; the output
+  // names the schema's, so strict readers accept it.
+  JAGENT_WIRE_INLINE static bool structListHeader(Reader& r, const FieldHeader& f, uint32_t& n) noexcept {
+    if (f.type != wire::kList) [[unlikely]] return wrongType(r);
     uint8_t elemType;
-    if (!r_.readListHeader(elemType, n)) [[unlikely]] return false;
-    // An empty list may name any element type; write the schema's so strict readers accept it.
-    if (n != 0 && elemType != wire::kStruct) [[unlikely]] return wrongType();
+    if (!r.readListHeader(elemType, n)) [[unlikely]] return false;
+    if (n != 0 && elemType != wire::kStruct) [[unlikely]] return wrongType(r);
     return true;
   }
-  template <bool (Walker::*kElem)(int)>
-  bool structList(const FieldHeader& f, int depth, uint32_t* count = nullptr) noexcept {
-    uint32_t n;
-    if (!structListHeader(f, n)) return false;
-    w_.fieldHeader(wire::kList, f.id);
-    w_.listHeader(wire::kStruct, n);
-    if (count) *count = n;
-    for (uint32_t i = 0; i < n; ++i)
-      if (!(this->*kElem)(depth + 2)) [[unlikely]] return false;
-    return true;
+
+  template <Elem kElem>
+  [[gnu::noinline]] bool structListOutOfLine(Reader& rIn, Writer& wIn, FieldHeader f, int depth,
+                                             uint32_t* count) noexcept {
+    Reader r = rIn;
+    Writer w = wIn;
+    const bool ok = [&]() JAGENT_LAMBDA_INLINE {
+      uint32_t n;
+      if (!structListHeader(r, f, n)) return false;
+      w.fieldHeader(wire::kList, f.id);
+      w.listHeader(wire::kStruct, n);
+      if (count) *count = n;
+      for (uint32_t i = 0; i < n; ++i)
+        if (!element<kElem>(r, w, depth + 2)) [[unlikely]] return false;
+      return true;
+    }();
+    rIn = r;
+    wIn = w;
+    return ok;
   }
-  template <bool (Walker::*kStructFn)(int)>
-  bool structField(const FieldHeader& f, int depth) noexcept {
-    if (f.type != wire::kStruct) [[unlikely]] return wrongType();
-    w_.fieldHeader(wire::kStruct, f.id);
-    return (this->*kStructFn)(depth + 1);
+  template <Elem kElem>
+  JAGENT_WIRE_INLINE bool structList(Reader& r, Writer& w, const FieldHeader& f, int depth,
+                                     uint32_t* count = nullptr) noexcept {
+    return detached(r, w, [&](Reader& rc, Writer& wc) JAGENT_LAMBDA_INLINE { return structListOutOfLine<kElem>(rc, wc, f, depth, count); });
+  }
+
+  template <Elem kElem>
+  [[gnu::noinline]] bool structFieldOutOfLine(Reader& rIn, Writer& wIn, FieldHeader f, int depth) noexcept {
+    if (f.type != wire::kStruct) [[unlikely]] return wrongType(rIn);
+    Reader r = rIn;
+    Writer w = wIn;
+    w.fieldHeader(wire::kStruct, f.id);
+    const bool ok = element<kElem>(r, w, depth + 1);
+    rIn = r;
+    wIn = w;
+    return ok;
+  }
+  template <Elem kElem>
+  JAGENT_WIRE_INLINE bool structField(Reader& r, Writer& w, const FieldHeader& f, int depth) noexcept {
+    return detached(r, w, [&](Reader& rc, Writer& wc) JAGENT_LAMBDA_INLINE { return structFieldOutOfLine<kElem>(rc, wc, f, depth); });
+  }
+
+  template <Elem kElem>
+  JAGENT_WIRE_INLINE bool element(Reader& r, Writer& w, int depth) noexcept {
+    if constexpr (kElem == Elem::kSpan) return span(r, w, depth);
+    if constexpr (kElem == Elem::kSpanRef) return spanRef(r, w, depth);
+    if constexpr (kElem == Elem::kLog) return log(r, w, depth);
+    if constexpr (kElem == Elem::kTag) return tag<false>(r, w, depth);
+    if constexpr (kElem == Elem::kProcessTag) return tag<true>(r, w, depth);
+    if constexpr (kElem == Elem::kClientStats) return clientStats(r, w, depth);
+    if constexpr (kElem == Elem::kZipkinSpan) return zipkinSpan(r, w, depth);
+    if constexpr (kElem == Elem::kAnnotation) return annotation(r, w, depth);
+    if constexpr (kElem == Elem::kBinaryAnnotation) return binaryAnnotation(r, w, depth);
+    if constexpr (kElem == Elem::kEndpoint) return endpoint(r, w, depth);
   }
 
   template <size_t kN>
@@ -141,104 +210,105 @@ class Walker {
 
   // ---- jaeger.thrift ----
 
-  bool batchField(const FieldHeader& f) noexcept {
-    if (f.type != wire::kStruct) [[unlikely]] return wrongType();
-    return batch(2);
-  }
-
-  bool batch(int depth) noexcept {
+  bool batch(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Batch;
     bool sawProcess = false, sawSpans = false;
-    return structFields([&](const FieldHeader& f) {
-             switch (f.id) {
-               case S::kProcess:
-                 sawProcess = true;
-                 return structField<&Walker::process>(f, depth);
-               case S::kSpans:
-                 sawSpans = true;
-                 return structList<&Walker::span>(f, depth, &summary_.spans);
-               case S::kSeqNo:
-                 summary_.hasSeqNo = true;
-                 return i64Into(f, summary_.seqNo);
-               case S::kStats:
-                 summary_.hasStats = true;
-                 return structField<&Walker::clientStats>(f, depth);
-               default:
-                 return r_.skipField(f, depth + 1);
-             }
-           }) &&
-           ((sawProcess && sawSpans) || r_.fail(RejectReason::kMissingField));
+    return structFields(r, w,
+                        [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
+                          switch (f.id) {
+                            case S::kProcess:
+                              sawProcess = true;
+                              return f.type == wire::kStruct ? process(r, w, f, depth + 1) : wrongType(r);
+                            case S::kSpans:
+                              sawSpans = true;
+                              return structList<Elem::kSpan>(r, w, f, depth, &summary_.spans);
+                            case S::kSeqNo:
+                              summary_.hasSeqNo = true;
+                              return i64Into(r, w, f, summary_.seqNo);
+                            case S::kStats:
+                              summary_.hasStats = true;
+                              return structField<Elem::kClientStats>(r, w, f, depth);
+                            default:
+                              return skip(r, f, depth + 1);
+                          }
+                        }) &&
+           ((sawProcess && sawSpans) || r.fail(RejectReason::kMissingField));
   }
 
-  bool process(int depth) noexcept {
+  // Process: also where --agent.tags are appended (to the tags list, created if absent).
+  [[gnu::noinline]] bool process(Reader& r, Writer& w, const FieldHeader& f, int depth) noexcept {
     using S = schema::Process;
+    w.fieldHeader(wire::kStruct, f.id);
     bool sawService = false, sawTags = false;
     summary_.serviceLen = 0;
     summary_.uuidLen = 0;
-    const bool ok = structFields([&](const FieldHeader& f) {
-      switch (f.id) {
-        case S::kServiceName: {
-          std::string_view name;
-          if (!stringInto(f, name)) return false;
-          copyTruncated(summary_.service, summary_.serviceLen, name);
-          sawService = true;
-          return true;
-        }
-        case S::kTags: {
-          uint32_t n;
-          if (!structListHeader(f, n) || !makeRoomForAgentTags(0)) return false;
-          w_.fieldHeader(wire::kList, f.id);
-          w_.listHeader(wire::kStruct, n + agentTagCount_);
-          for (uint32_t i = 0; i < n; ++i)
-            if (!processTag(depth + 2)) return false;
-          if (agentTagCount_ != 0) w_.bytes(agentTags_.data(), agentTags_.size());
-          sawTags = true;
-          return true;
-        }
-        default:
-          return r_.skipField(f, depth + 1);
-      }
-    }, /*writeStop=*/false);
+    const bool ok = structFields(
+        r, w,
+        [&](const FieldHeader& pf) JAGENT_LAMBDA_INLINE {
+          switch (pf.id) {
+            case S::kServiceName: {
+              std::string_view name;
+              if (!stringInto(r, w, pf, name)) return false;
+              copyTruncated(summary_.service, summary_.serviceLen, name);
+              sawService = true;
+              return true;
+            }
+            case S::kTags: {
+              uint32_t n;
+              if (!structListHeader(r, pf, n) || !makeRoomForAgentTags(r, w, 0)) return false;
+              w.fieldHeader(wire::kList, pf.id);
+              w.listHeader(wire::kStruct, n + agentTagCount_);
+              for (uint32_t i = 0; i < n; ++i)
+                if (!element<Elem::kProcessTag>(r, w, depth + 2)) return false;
+              if (agentTagCount_ != 0) w.bytes(agentTags_.data(), agentTags_.size());
+              sawTags = true;
+              return true;
+            }
+            default:
+              return skip(r, pf, depth + 1);
+          }
+        },
+        /*writeStop=*/false);
     if (!ok) return false;
-    if (!sawService) return r_.fail(RejectReason::kMissingField);
+    if (!sawService) return r.fail(RejectReason::kMissingField);
     if (!sawTags && agentTagCount_ != 0) {
-      if (!makeRoomForAgentTags(8)) return false;
-      w_.fieldHeader(wire::kList, S::kTags);
-      w_.listHeader(wire::kStruct, agentTagCount_);
-      w_.bytes(agentTags_.data(), agentTags_.size());
+      if (!makeRoomForAgentTags(r, w, 8)) return false;
+      w.fieldHeader(wire::kList, S::kTags);
+      w.listHeader(wire::kStruct, agentTagCount_);
+      w.bytes(agentTags_.data(), agentTags_.size());
     }
-    w_.stop();
+    w.stop();
     return true;
   }
 
   // The output budget covers the transcoded input; injected tags are extra (per Process, and a
   // hostile batch may repeat Process), so they get their own room.
-  bool makeRoomForAgentTags(size_t headerBytes) noexcept {
-    if (agentTags_.empty() && headerBytes == 0) return true;
+  bool makeRoomForAgentTags(Reader& r, Writer& w, size_t headerBytes) noexcept {
+    if (agentTagCount_ == 0) return true;
     // Allocation failure is the only way here; count it with the length rejects.
-    return w_.extend(agentTags_.size() + headerBytes) || r_.fail(RejectReason::kLengthTooLarge);
+    return w.extend(agentTags_.size() + headerBytes) || r.fail(RejectReason::kLengthTooLarge);
   }
 
-  bool clientStats(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool clientStats(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::ClientStats;
     ClientStats& st = summary_.stats;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kFullQueueDroppedSpans:
-          return i64Into(f, st.fullQueueDroppedSpans);
+          return i64Into(r, w, f, st.fullQueueDroppedSpans);
         case S::kTooLargeDroppedSpans:
-          return i64Into(f, st.tooLargeDroppedSpans);
+          return i64Into(r, w, f, st.tooLargeDroppedSpans);
         case S::kFailedToEmitSpans:
-          return i64Into(f, st.failedToEmitSpans);
+          return i64Into(r, w, f, st.failedToEmitSpans);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool span(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool span(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Span;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kTraceIdLow:
         case S::kTraceIdHigh:
@@ -246,87 +316,84 @@ class Walker {
         case S::kParentSpanId:
         case S::kStartTime:
         case S::kDuration:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         case S::kOperationName:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         case S::kFlags:
-          return scalar<wire::kI32>(f);
+          return scalar<wire::kI32>(r, w, f);
         case S::kReferences:
-          return structList<&Walker::spanRef>(f, depth);
+          return structList<Elem::kSpanRef>(r, w, f, depth);
         case S::kTags:
-          return structList<&Walker::tag>(f, depth);
+          return structList<Elem::kTag>(r, w, f, depth);
         case S::kLogs:
-          return structList<&Walker::log>(f, depth);
+          return structList<Elem::kLog>(r, w, f, depth);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool spanRef(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool spanRef(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::SpanRef;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kRefType:
-          return scalar<wire::kI32>(f);
+          return scalar<wire::kI32>(r, w, f);
         case S::kTraceIdLow:
         case S::kTraceIdHigh:
         case S::kSpanId:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool log(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool log(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Log;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kTimestamp:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         case S::kFields:
-          return structList<&Walker::tag>(f, depth);
+          return structList<Elem::kTag>(r, w, f, depth);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
-
-  bool tag(int depth) noexcept { return tagImpl<false>(depth); }
-  bool processTag(int depth) noexcept { return tagImpl<true>(depth); }
 
   // kProcessTag: also look for the `client-uuid` string tag for the summary.
   template <bool kProcessTag>
-  bool tagImpl(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool tag(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Tag;
     std::string_view key, vStr;
     int32_t vType = -1;
     bool hasStr = false;
-    const bool ok = structFields([&](const FieldHeader& f) {
+    const bool ok = structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kKey:
-          if constexpr (kProcessTag) return stringInto(f, key);
-          return scalar<wire::kString>(f);
+          if constexpr (kProcessTag) return stringInto(r, w, f, key);
+          return scalar<wire::kString>(r, w, f);
         case S::kVType:
-          if constexpr (kProcessTag) return i32Into(f, vType);
-          return scalar<wire::kI32>(f);
+          if constexpr (kProcessTag) return i32Into(r, w, f, vType);
+          return scalar<wire::kI32>(r, w, f);
         case S::kVStr:
           if constexpr (kProcessTag) {
             hasStr = true;
-            return stringInto(f, vStr);
+            return stringInto(r, w, f, vStr);
           }
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         case S::kVDouble:
-          return scalar<wire::kDouble>(f);
+          return scalar<wire::kDouble>(r, w, f);
         case S::kVBool:
-          return scalar<wire::kBool>(f);
+          return scalar<wire::kBool>(r, w, f);
         case S::kVLong:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         case S::kVBinary:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
     if constexpr (kProcessTag) {
@@ -339,18 +406,25 @@ class Walker {
   // ---- zipkincore.thrift ----
 
   // args field 1: list<Span>, written as the bare span structs (no list header).
-  bool zipkinSpansField(const FieldHeader& f) noexcept {
-    uint32_t n;
-    if (!structListHeader(f, n)) return false;
-    summary_.spans = n;
-    for (uint32_t i = 0; i < n; ++i)
-      if (!zipkinSpan(3)) [[unlikely]] return false;
-    return true;
+  [[gnu::noinline]] bool zipkinSpans(Reader& rIn, Writer& wIn, const FieldHeader& f) noexcept {
+    Reader r = rIn;
+    Writer w = wIn;
+    const bool ok = [&]() JAGENT_LAMBDA_INLINE {
+      uint32_t n;
+      if (!structListHeader(r, f, n)) return false;
+      summary_.spans = n;
+      for (uint32_t i = 0; i < n; ++i)
+        if (!zipkinSpan(r, w, 3)) [[unlikely]] return false;
+      return true;
+    }();
+    rIn = r;
+    wIn = w;
+    return ok;
   }
 
-  bool zipkinSpan(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool zipkinSpan(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::ZipkinSpan;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kTraceId:
         case S::kId:
@@ -358,65 +432,65 @@ class Walker {
         case S::kTimestamp:
         case S::kDuration:
         case S::kTraceIdHigh:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         case S::kName:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         case S::kAnnotations:
-          return structList<&Walker::annotation>(f, depth);
+          return structList<Elem::kAnnotation>(r, w, f, depth);
         case S::kBinaryAnnotations:
-          return structList<&Walker::binaryAnnotation>(f, depth);
+          return structList<Elem::kBinaryAnnotation>(r, w, f, depth);
         case S::kDebug:
-          return scalar<wire::kBool>(f);
+          return scalar<wire::kBool>(r, w, f);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool annotation(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool annotation(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Annotation;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kTimestamp:
-          return scalar<wire::kI64>(f);
+          return scalar<wire::kI64>(r, w, f);
         case S::kValue:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         case S::kHost:
-          return structField<&Walker::endpoint>(f, depth);
+          return structField<Elem::kEndpoint>(r, w, f, depth);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool binaryAnnotation(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool binaryAnnotation(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::BinaryAnnotation;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kKey:
         case S::kValue:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         case S::kAnnotationType:
-          return scalar<wire::kI32>(f);
+          return scalar<wire::kI32>(r, w, f);
         case S::kHost:
-          return structField<&Walker::endpoint>(f, depth);
+          return structField<Elem::kEndpoint>(r, w, f, depth);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool endpoint(int depth) noexcept {
+  JAGENT_WIRE_INLINE bool endpoint(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Endpoint;
-    return structFields([&](const FieldHeader& f) {
+    return structFields(r, w, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kIpv4:
-          return scalar<wire::kI32>(f);
+          return scalar<wire::kI32>(r, w, f);
         case S::kPort:
-          return scalar<wire::kI16>(f);
+          return scalar<wire::kI16>(r, w, f);
         case S::kServiceName: {
           std::string_view name;
-          if (!stringInto(f, name)) return false;
+          if (!stringInto(r, w, f, name)) return false;
           // The summary wants a service for metrics: the first non-empty one names the batch.
           if (!zipkinServiceSeen_ && !name.empty()) {
             copyTruncated(summary_.service, summary_.serviceLen, name);
@@ -425,15 +499,13 @@ class Walker {
           return true;
         }
         case S::kIpv6:
-          return scalar<wire::kString>(f);
+          return scalar<wire::kString>(r, w, f);
         default:
-          return r_.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  Reader& r_;
-  wire::BinaryWriter& w_;
   BatchSummary& summary_;
   std::span<const uint8_t> agentTags_;
   uint32_t agentTagCount_;

@@ -186,11 +186,11 @@ void HttpServer::configure() {
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors httplib produces itself (malformed request, 413, 414): give them a short text body.
-  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty() || res.content_length_ > 0) return httplib::Server::HandlerResponse::Unhandled;
     res.set_content(fmt::format("{} {}\n", res.status, statusText(res.status)), "text/plain; charset=utf-8");
     return httplib::Server::HandlerResponse::Handled;
-  });
+  }));
 }
 
 void HttpServer::start() {

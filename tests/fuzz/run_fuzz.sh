@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the transcoder fuzzer (clang, -fsanitize=fuzzer,address,undefined) for a bounded time on
+# a seed corpus of real and oracle-encoded datagrams. Fails on any crash, sanitizer report or
+# property violation; prints libFuzzer's final stats.
+#   run_fuzz.sh <source-dir> <fuzz-build-dir> <fuzz-seeds-binary> <test-data-dir> [seconds]
+set -euo pipefail
+src=$1 build=$2 seeds=$3 data=$4 seconds=${5:-60}
+command -v clang++ > /dev/null || { echo "fuzz: FAILED: clang++ not found (tools/setup.sh installs clang)"; exit 1; }
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$src" -B "$build" -G Ninja -DJAGENT_FUZZ_ONLY=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ > "$build.configure.log" 2>&1 ||
+    { cat "$build.configure.log"; exit 1; }
+fi
+cmake --build "$build" --target transcoder_fuzz > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
+fuzzer=$build/transcoder_fuzz
+work=$(mktemp -d /tmp/jagent-fuzz.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$seeds" "$data" "$work/seeds"
+mkdir -p "$work/corpus" "$work/artifacts"
+# -max_len 65536: datagrams are at most 65,507 bytes. Two jobs would race the build machine's two
+# cores with nothing to gain, so one process.
+"$fuzzer" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$work/artifacts/" "$work/corpus" "$work/seeds" 2>&1 | tail -25
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ] || [ -n "$(ls -A "$work/artifacts")" ]; then
+  echo "fuzz: FAILED (exit $status); crashing inputs:"; ls -la "$work/artifacts"
+  for f in "$work"/artifacts/*; do [ -f "$f" ] && xxd "$f" | head -20; done
+  exit 1
+fi
+echo "fuzz: no finding in ${seconds}s"
