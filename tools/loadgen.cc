@@ -2,7 +2,7 @@
 //
 //   jaeger-loadgen --target host:port [--encoding compact|binary|zipkin] [--size 1k|64k|BYTES]
 //                  [--rate DATAGRAMS_PER_S] [--threads N] [--duration SECONDS] [--count DATAGRAMS]
-//                  [--seed S] [--batch N] [--templates N] [--cpus 0,1] [--json]
+//                  [--seed S] [--batch N] [--spans N] [--templates N] [--cpus 0,1] [--json]
 //
 // At start it builds a pool of distinct datagrams for the size class and encoding with Apache
 // Thrift's generated types (TCompactProtocol / TBinaryProtocol into memory, `emitBatch` or
@@ -90,6 +90,7 @@ struct Options {
   uint64_t seed = 1;
   unsigned batch = 32;
   unsigned templates = 0;      // distinct datagrams in the pool; 0 = by size class
+  size_t spans = 0;            // spans in every datagram; 0 = by size class
   std::vector<int> cpus;
   bool json = false;
 };
@@ -99,7 +100,7 @@ struct Options {
   std::cerr << "usage: jaeger-loadgen --target host:port [--encoding compact|binary|zipkin]\n"
                "         [--size 1k|64k|BYTES] [--rate DATAGRAMS_PER_S (0 = max)] [--threads N]\n"
                "         [--duration SECONDS] [--count DATAGRAMS] [--seed S] [--batch N (sendmmsg)]\n"
-               "         [--templates N] [--cpus 0,1] [--json]\n";
+               "         [--spans PER_DATAGRAM] [--templates N] [--cpus 0,1] [--json]\n";
   std::exit(2);
 }
 
@@ -146,6 +147,7 @@ Options parseOptions(int argc, char** argv) {
     else if (flag == "--count") o.count = parseU64(flag, value(), 0, kMaxSequence);
     else if (flag == "--seed") o.seed = parseU64(flag, value(), 0, std::numeric_limits<uint64_t>::max());
     else if (flag == "--batch") o.batch = static_cast<unsigned>(parseU64(flag, value(), 1, 1024));
+    else if (flag == "--spans") o.spans = static_cast<size_t>(parseU64(flag, value(), 1, kMaxSpansPerDatagram));
     else if (flag == "--templates") o.templates = static_cast<unsigned>(parseU64(flag, value(), 1, 100000));
     else if (flag == "--cpus") {
       std::string v = value();
@@ -415,76 +417,77 @@ bool locateIds(Encoding e, Template& t, uint64_t templateIdx, size_t spans) {
   return true;
 }
 
-// One datagram of at most maxBytes, filled greedily with spans.
-Template buildTemplate(const Options& o, Gen& g, uint64_t templateIdx) {
+// One datagram of at most maxBytes with exactly `want` spans (0 = as many as fit). Every
+// datagram of a run carries the same number of spans, so that datagrams the kernel drops
+// convert exactly into spans in the benchmark's accounting. Spans are drawn at full size
+// (5–30 tags) while the rest of the datagram still has room for small ones, then smaller.
+Template buildTemplate(const Options& o, Gen& g, uint64_t templateIdx, size_t want) {
   const bool small = o.maxBytes < 4096;
-  Template t;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    t = Template{};
-    std::string datagram;
-    size_t spanCount = 0;
-    if (o.encoding == Encoding::kZipkin) {
-      std::vector<zt::Span> spans;
-      at::Agent_emitZipkinBatch_args empty;
-      size_t total = encodeMessage(o.encoding, "emitZipkinBatch", 0, empty).size() + 5;
-      for (int miss = 0; miss < 8 && spans.size() < kMaxSpansPerDatagram;) {
-        const int maxTags = small ? std::max(5, 30 >> (miss + 1)) : 30;
-        zt::Span s = g.zipkinSpan(static_cast<int64_t>(sentinelId(templateIdx, spans.size())), maxTags, !small || miss == 0);
-        const size_t sz = encodedSize(o.encoding, s);
-        if (total + sz > o.maxBytes) {
-          ++miss;
-          if (!spans.empty() && !small) break;
-          continue;
-        }
-        total += sz;
-        spans.push_back(std::move(s));
-      }
-      for (;;) {
-        at::Agent_emitZipkinBatch_args args;
-        args.spans = spans;
-        datagram = encodeMessage(o.encoding, "emitZipkinBatch", 0, args);
-        if (datagram.size() <= o.maxBytes || spans.size() <= 1) break;
-        spans.pop_back();
-      }
-      for (const auto& s : spans)
-        t.rest.push_back(digestRest(s.trace_id, s.__isset.trace_id_high ? s.trace_id_high : 0,
-                                    s.__isset.timestamp ? s.timestamp : 0, s.__isset.duration ? s.duration : 0));
-      spanCount = spans.size();
-    } else {
-      jt::Batch batch;
+  const int fullTags = small ? 8 : 30;  // a ~1 KB datagram holds two spans of 5–8 tags
+  const bool zipkin = o.encoding == Encoding::kZipkin;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    jt::Batch batch;
+    std::vector<zt::Span> zspans;
+    if (!zipkin) {
       batch.process = g.process();
       batch.__set_seqNo(static_cast<int64_t>(templateIdx) + 1);  // like jaeger-client-go
-      jt::ClientStats stats;
-      batch.__set_stats(stats);
+      batch.__set_stats(jt::ClientStats{});
+    }
+    auto encode = [&]() {
+      if (zipkin) {
+        at::Agent_emitZipkinBatch_args args;
+        args.spans = zspans;
+        return encodeMessage(o.encoding, "emitZipkinBatch", 0, args);
+      }
       at::Agent_emitBatch_args args;
       args.batch = batch;
-      size_t total = encodeMessage(o.encoding, "emitBatch", 0, args).size() + 5;
-      for (int miss = 0; miss < 8 && batch.spans.size() < kMaxSpansPerDatagram;) {
-        const int maxTags = small ? std::max(5, 30 >> (miss + 1)) : 30;
-        jt::Span s = g.span(static_cast<int64_t>(sentinelId(templateIdx, batch.spans.size())), maxTags, !small || miss == 0);
-        const size_t sz = encodedSize(o.encoding, s);
-        if (total + sz > o.maxBytes) {
-          ++miss;
-          if (!batch.spans.empty() && !small) break;
-          continue;
+      return encodeMessage(o.encoding, "emitBatch", 0, args);
+    };
+    auto count = [&]() { return zipkin ? zspans.size() : batch.spans.size(); };
+    // A small span (5 tags, no logs) as the room to keep for each span still to come.
+    const size_t reserve = zipkin ? encodedSize(o.encoding, g.zipkinSpan(1, 5, false)) + 24
+                                  : encodedSize(o.encoding, g.span(1, 5, false)) + 24;
+    size_t total = encode().size() + 5;  // + list header growth
+    bool failed = false;
+    for (size_t slot = 0; (want == 0 || slot < want) && slot < kMaxSpansPerDatagram && !failed; ++slot) {
+      const size_t keep = want == 0 ? 0 : (want - slot - 1) * reserve;
+      bool placed = false;
+      for (int tries = 0; tries < 12 && !placed; ++tries) {
+        const int maxTags = tries < 4 ? fullTags : std::max(5, fullTags >> (tries - 3));
+        const auto id = static_cast<int64_t>(sentinelId(templateIdx, slot));
+        size_t sz;
+        if (zipkin) {
+          zt::Span sp = g.zipkinSpan(id, maxTags, tries < 6);
+          sz = encodedSize(o.encoding, sp);
+          if (total + sz + keep <= o.maxBytes) zspans.push_back(std::move(sp)), placed = true;
+        } else {
+          jt::Span sp = g.span(id, maxTags, tries < 6);
+          sz = encodedSize(o.encoding, sp);
+          if (total + sz + keep <= o.maxBytes) batch.spans.push_back(std::move(sp)), placed = true;
         }
-        total += sz;
-        batch.spans.push_back(std::move(s));
+        if (placed) total += sz;
       }
-      for (;;) {
-        args.batch = batch;
-        datagram = encodeMessage(o.encoding, "emitBatch", 0, args);
-        if (datagram.size() <= o.maxBytes || batch.spans.size() <= 1) break;
-        batch.spans.pop_back();
+      if (!placed) {
+        if (want != 0) failed = true;  // restart this datagram
+        break;
       }
-      for (const auto& s : batch.spans) t.rest.push_back(digestRest(s.traceIdLow, s.traceIdHigh, s.startTime, s.duration));
-      spanCount = batch.spans.size();
     }
-    if (spanCount == 0 || datagram.size() > o.maxBytes) continue;
+    if (failed || count() == 0) continue;
+    std::string datagram = encode();
+    if (datagram.size() > o.maxBytes) continue;
+    Template t;
     t.bytes.assign(datagram.begin(), datagram.end());
-    if (locateIds(o.encoding, t, templateIdx, spanCount)) return t;
+    if (zipkin) {
+      for (const auto& s : zspans)
+        t.rest.push_back(digestRest(s.trace_id, s.__isset.trace_id_high ? s.trace_id_high : 0,
+                                    s.__isset.timestamp ? s.timestamp : 0, s.__isset.duration ? s.duration : 0));
+    } else {
+      for (const auto& s : batch.spans) t.rest.push_back(digestRest(s.traceIdLow, s.traceIdHigh, s.startTime, s.duration));
+    }
+    if (locateIds(o.encoding, t, templateIdx, count())) return t;
   }
-  std::cerr << "jaeger-loadgen: cannot build a datagram of at most " << o.maxBytes << " bytes\n";
+  std::cerr << "jaeger-loadgen: cannot build a datagram of at most " << o.maxBytes << " bytes with " << want
+            << " spans\n";
   std::exit(1);
 }
 
@@ -689,8 +692,14 @@ int main(int argc, char** argv) {
   std::vector<Template> pool;
   pool.reserve(templates);
   uint64_t poolSpans = 0, poolBytes = 0;
+  size_t spansPer = o.spans;
+  if (spansPer == 0) {
+    // Probe: as many average spans as fit, less a margin so that every datagram can hold them.
+    const size_t greedy = buildTemplate(o, g, 0, 0).idOffsets.size();
+    spansPer = o.maxBytes < 4096 ? 2 : std::max<size_t>(1, greedy * 95 / 100);  // ~1 KB ≈ 2 spans, as in the anchors
+  }
   for (unsigned i = 0; i < templates; ++i) {
-    pool.push_back(buildTemplate(o, g, i));
+    pool.push_back(buildTemplate(o, g, i, spansPer));
     poolSpans += pool.back().idOffsets.size();
     poolBytes += pool.back().bytes.size();
   }
@@ -738,13 +747,13 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"encoding\":\"%s\",\"size\":\"%s\",\"max_bytes\":%zu,\"threads\":%u,\"rate\":%.1f,\"seed\":%llu,"
         "\"templates\":%u,\"datagrams\":%llu,\"spans\":%llu,\"bytes\":%llu,\"send_errors\":%llu,\"would_block\":%llu,"
-        "\"checksum\":%llu,\"elapsed_s\":%.6f,\"pool_avg_bytes\":%.1f,\"pool_avg_spans\":%.3f}\n",
+        "\"checksum\":%llu,\"elapsed_s\":%.6f,\"pool_avg_bytes\":%.1f,\"pool_avg_spans\":%.3f,\"spans_per_datagram\":%zu}\n",
         encodingName(o.encoding), o.sizeName.c_str(), o.maxBytes, o.threads, o.rate,
         static_cast<unsigned long long>(o.seed), templates, static_cast<unsigned long long>(sum.datagrams),
         static_cast<unsigned long long>(sum.spans), static_cast<unsigned long long>(sum.bytes),
         static_cast<unsigned long long>(sum.sendErrors), static_cast<unsigned long long>(sum.wouldBlock),
         static_cast<unsigned long long>(sum.checksum), elapsed, static_cast<double>(poolBytes) / templates,
-        static_cast<double>(poolSpans) / templates);
+        static_cast<double>(poolSpans) / templates, spansPer);
     std::fflush(stdout);
   }
   return 0;

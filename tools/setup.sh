@@ -11,7 +11,8 @@ BUILD_PKGS=(
   liburing-dev libthrift-dev thrift-compiler libboost-dev
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
-  iproute2 nodejs npm python3 yamllint
+  iproute2 nodejs npm python3 yamllint python3-yaml
+  gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
 )
 # kubectl (for `kubectl kustomize` in the deploy tests): this machine image ships one (google-cloud-cli);
 # Debian's kubernetes-client conflicts with it, so install that only when there is none.

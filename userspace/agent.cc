@@ -62,6 +62,13 @@ Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& cfg) {
     a->processors_.push_back(std::move(proc));
     a->receivers_.push_back(std::move(*rx));
   }
+  if (!cfg.xdp.interfaces.empty()) {
+    std::vector<receive::XdpPort> ports;
+    for (size_t i = 0; i < a->processors_.size(); ++i)
+      ports.push_back(receive::XdpPort{a->receivers_[i]->fd(), a->processors_[i].get(), cfg.processors[i].model,
+                                       cfg.processors[i].protocolName});
+    a->xdp_ = receive::XdpDatapath::create(cfg.xdp, ports, reg);  // null: XDP off, the cause is logged
+  }
   if (auto ok = a->createHttp(tchannel); !ok) return Unexpected(ok.error());
   return a;
 }
@@ -111,6 +118,7 @@ Result<void> Agent::start() {
   adminServer_->start();  // health answers 503 until setReady() below
   for (auto& p : processors_) p->start();
   for (auto& r : receivers_) r->start();
+  if (xdp_) xdp_->start();
   samplingServer_->start();
   started_ = true;
   adminServer_->setReady();
@@ -123,11 +131,14 @@ void Agent::stop() {
   adminServer_->setUnavailable();  // first, so load balancers and probes see the shutdown at once
   const auto deadline = std::chrono::steady_clock::now() + cfg_.shutdownTimeout;
   for (auto& r : receivers_) r->requestStop();  // all at once: each may sit in a 100 ms wait
+  if (xdp_) xdp_->requestStop();
   for (auto& r : receivers_) r->stop();
+  if (xdp_) xdp_->stop();
   for (auto& p : processors_) p->stop();
   reporter_->close(deadline);
   samplingServer_->stop();  // after the drain: until then it answers from its cache
   adminServer_->stop();     // last: /metrics shows the drain to the end
+  xdp_.reset();             // detach the XDP program, remove its pins
 }
 
 }  // namespace jagent

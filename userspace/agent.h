@@ -22,6 +22,7 @@
 #include "metrics/client_stats.h"
 #include "metrics/metrics.h"
 #include "receive/uring_receiver.h"
+#include "receive/xdp_datapath.h"
 #include "report/reporter.h"
 
 namespace jagent {
@@ -56,6 +57,9 @@ class Agent {
   std::unique_ptr<report::Reporter> reporter_;
   std::vector<std::unique_ptr<decode::Processor>> processors_;
   std::vector<std::unique_ptr<receive::UringReceiver>> receivers_;
+  // XDP/AF_XDP path beside the sockets (--xdp.interfaces); null when off. Reset at the end of
+  // stop(): detach and unpin after the processors released every UMEM frame.
+  std::unique_ptr<receive::XdpDatapath> xdp_;
   // HTTP surfaces, declared last so they are destroyed (stopped) before what they read.
   std::unique_ptr<http::ConfigManager> configManager_;
   std::unique_ptr<http::SamplingProxy> samplingProxy_;

@@ -47,7 +47,7 @@ inline std::map<std::string, SamplingStrategyResponse> goldenStrategies() {
   PerOperationSampling pos;
   pos.defaultSamplingProbability = 0.2;
   pos.defaultLowerBoundTracesPerSecond = 0.5;
-  pos.perOperationStrategies = {{"GET /a<b>&c", {0.75}}, {"op-\xc3\xbcn\xc3\xafcode", {1}}};
+  pos.perOperationStrategies = {{"GET /a<b>&c", {0.75}}, {"op-\xc3\xbc" "n\xc3\xaf" "code", {1}}};
   pos.defaultUpperBoundTracesPerSecond = 10;
   perop.operationSampling = pos;
   m["svc-perop"] = perop;
@@ -80,15 +80,15 @@ class FakeConfigManager final : public ConfigManager {
  public:
   Result<SamplingStrategyResponse> getSamplingStrategy(const std::string& service) override {
     samplingCalls++;
-    if (failing) return makeError("tchannel error: connection refused");
+    if (failing) return upstreamError("tchannel error: connection refused");
     std::lock_guard lock(mu);
     auto it = strategies.find(service);
-    if (it == strategies.end()) return makeError("no strategy for service " + service);
+    if (it == strategies.end()) return upstreamError("no strategy for service " + service);
     return it->second;
   }
   Result<std::vector<BaggageRestriction>> getBaggageRestrictions(const std::string& service) override {
     baggageCalls++;
-    if (failing) return makeError("tchannel error: connection refused");
+    if (failing) return upstreamError("tchannel error: connection refused");
     return goldenBaggage(service);
   }
   std::mutex mu;

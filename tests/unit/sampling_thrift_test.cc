@@ -77,17 +77,21 @@ st::SamplingStrategyResponse toOracle(const SamplingStrategyResponse& r) {
 
 Bytes oracleSamplingResult(const SamplingStrategyResponse& r) {
   st::SamplingManager_getSamplingStrategy_result res;
-  res.__set_success(toOracle(r));
+  res.success = toOracle(r);
+  res.__isset.success = true;
   return oracleWrite(res);
 }
 
 void expectSame(const SamplingStrategyResponse& a, const SamplingStrategyResponse& b) {
   EXPECT_EQ(a.strategyType, b.strategyType);
   ASSERT_EQ(a.probabilisticSampling.has_value(), b.probabilisticSampling.has_value());
-  if (a.probabilisticSampling) EXPECT_EQ(a.probabilisticSampling->samplingRate, b.probabilisticSampling->samplingRate);
+  if (a.probabilisticSampling) {
+    EXPECT_EQ(a.probabilisticSampling->samplingRate, b.probabilisticSampling->samplingRate);
+  }
   ASSERT_EQ(a.rateLimitingSampling.has_value(), b.rateLimitingSampling.has_value());
-  if (a.rateLimitingSampling)
+  if (a.rateLimitingSampling) {
     EXPECT_EQ(a.rateLimitingSampling->maxTracesPerSecond, b.rateLimitingSampling->maxTracesPerSecond);
+  }
   ASSERT_EQ(a.operationSampling.has_value(), b.operationSampling.has_value());
   if (a.operationSampling) {
     const auto &x = *a.operationSampling, &y = *b.operationSampling;
@@ -104,7 +108,7 @@ void expectSame(const SamplingStrategyResponse& a, const SamplingStrategyRespons
 }
 
 TEST(SamplingThrift, ArgsAreWhatTheGeneratedServerReads) {
-  for (const std::string svc : {"", "svc", std::string("\xff\0x", 3), std::string(70000, 'a')}) {
+  for (const std::string& svc : std::vector<std::string>{"", "svc", std::string("\xff\0x", 3), std::string(70000, 'a')}) {
     auto args = oracleRead<st::SamplingManager_getSamplingStrategy_args>(encodeServiceNameArgs(svc));
     EXPECT_EQ(args.serviceName, svc);
     auto bargs = oracleRead<bt::BaggageRestrictionManager_getBaggageRestrictions_args>(encodeServiceNameArgs(svc));
@@ -131,7 +135,8 @@ TEST(SamplingThrift, DecodesWhatTheGeneratedServerWrites) {
       o.__set_maxValueLength(b.maxValueLength);
       list.push_back(o);
     }
-    res.__set_success(list);
+    res.success = list;
+    res.__isset.success = true;
     auto got = decodeBaggageRestrictionsResult(oracleWrite(res));
     ASSERT_TRUE(got) << got.error().message();
     ASSERT_EQ(got->size(), list.size());
@@ -154,7 +159,9 @@ TEST(SamplingThrift, JsonMatchesGoldenBodies) {
     auto legacy = samplingStrategyJson(strategy, true);
     ASSERT_TRUE(legacy);
     const std::string legacyGolden = "legacy_" + svc + ".json";
-    if (svc == "svc-prob" || svc == "svc-rate" || svc == "svc-perop") EXPECT_EQ(*legacy, testing::readGolden(legacyGolden));
+    if (svc == "svc-prob" || svc == "svc-rate" || svc == "svc-perop") {
+      EXPECT_EQ(*legacy, testing::readGolden(legacyGolden));
+    }
     // The legacy body is the same bytes with the enum string replaced by its code.
     std::string expect = *json;
     const std::string from = strategy.strategyType == kRateLimiting ? "\"RATE_LIMITING\"" : "\"PROBABILISTIC\"";

@@ -255,6 +255,40 @@ TEST(TranscoderHostile, WrongFieldTypes) {
   }
 }
 
+// Bytes after a reject-free mutation must still be one well-formed binary value per output item.
+void expectWellFormed(const Transcoder& t) {
+  auto buf = observe(t.output());
+  TBinaryProtocol proto(buf);
+  const uint32_t items = t.summary().format == Format::kJaeger ? 1 : t.summary().spans;
+  for (uint32_t i = 0; i < items; ++i) ::apache::thrift::protocol::skip(proto, ::apache::thrift::protocol::T_STRUCT);
+  EXPECT_EQ(buf->available_read(), 0u);
+}
+
+TEST(TranscoderHostile, WorstCaseExpansionFitsTheBudget) {
+  // Compact → binary grows most for 1-byte varints, bools and empty lists: build a datagram of
+  // nothing else and check it transcodes (debug builds assert every write against the budget).
+  std::vector<TValue> spans;
+  for (int i = 0; i < 700; ++i) {
+    spans.push_back(tStruct({{1, tI64(0)}, {2, tI64(0)}, {3, tI64(0)}, {4, tI64(0)}, {6, tList(tt::kStruct)},
+                             {7, tI32(0)}, {8, tI64(0)}, {9, tI64(0)}, {10, tList(tt::kStruct)},
+                             {11, tList(tt::kStruct, {tStruct({{1, tI64(0)}, {2, tList(tt::kStruct, {tStruct({{5, tBool(true)}})})}})})}}));
+  }
+  const TValue batch = tStruct({{1, tStruct({{1, tString("")}})}, {2, tList(tt::kStruct, spans)}});
+  const Bytes d = emitBatch(Wire::kCompact, batch);
+  ASSERT_LT(d.size(), 65000u);
+  Transcoder t(std::vector<AgentTag>{{"k", std::string(1000, 'v')}});
+  ASSERT_EQ(t.transcode(Protocol::kCompact, d), RejectReason::kOk);
+  EXPECT_GT(t.output().size(), d.size() * 4);
+  EXPECT_LE(t.output().size(), d.size() * 6 + 1100);
+  expectWellFormed(t);  // (not a valid jaeger Batch for the oracle: required fields are missing)
+  // Many Process fields, each getting the agent tags: their room is added as they come.
+  TValue manyProcesses = tStruct({{2, tList(tt::kStruct)}});
+  for (int i = 0; i < 2000; ++i) manyProcesses.add(1, tStruct({{1, tString("")}}));
+  ASSERT_EQ(t.transcode(Protocol::kCompact, emitBatch(Wire::kCompact, manyProcesses)), RejectReason::kOk);
+  EXPECT_GT(t.output().size(), 2000u * 1000u);
+  EXPECT_EQ(oracleReadBatch(t.output()).process.tags.size(), 1u);
+}
+
 TEST(TranscoderHostile, MissingRequiredFields) {
   for (Wire w : kWires) {
     TValue noProcess = tBatch(1), noSpans = tBatch(1), noService = tBatch(1), emptySpans = tBatch(0);
@@ -266,15 +300,6 @@ TEST(TranscoderHostile, MissingRequiredFields) {
     EXPECT_EQ(run(w, emitBatch(w, noService)), RejectReason::kMissingField);
     EXPECT_EQ(run(w, emitBatch(w, emptySpans)), RejectReason::kOk);
   }
-}
-
-// Bytes after a reject-free mutation must still be one well-formed binary value per output item.
-void expectWellFormed(const Transcoder& t) {
-  auto buf = observe(t.output());
-  TBinaryProtocol proto(buf);
-  const uint32_t items = t.summary().format == Format::kJaeger ? 1 : t.summary().spans;
-  for (uint32_t i = 0; i < items; ++i) ::apache::thrift::protocol::skip(proto, ::apache::thrift::protocol::T_STRUCT);
-  EXPECT_EQ(buf->available_read(), 0u);
 }
 
 TEST(TranscoderHostile, RandomMutationsNeverCrash) {

@@ -144,6 +144,13 @@ void HttpServer::configure() {
   svr.set_payload_max_length(opts_.maxRequestBytes);
   const size_t threads = static_cast<size_t>(std::max(1, opts_.threads));
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // httplib's default is SO_REUSEPORT, which would let a second agent (or anything else running
+  // as this user) bind the same port and silently take half of the requests. SO_REUSEADDR only:
+  // a restart can rebind over TIME_WAIT, a second listener fails with EADDRINUSE.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 
   // All routing happens here, before httplib's regex router: exact paths, GET only.
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

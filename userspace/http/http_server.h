@@ -67,7 +67,11 @@ class HttpServer {
     size_t maxRequestBytes = 64 * 1024;        // request body limit
     int threads = 4;
     size_t keepAliveMaxRequests = 100;
-    std::chrono::seconds keepAliveIdle{5};
+    // Idle time allowed between keep-alive requests. Short on purpose: httplib's stop() waits
+    // for idle keep-alive connections to time out (it does not interrupt them), and this also
+    // bounds how long a connection lingers after a malformed request got its 400. Jaeger
+    // clients poll every minute and Prometheus every 15 s or more: they reconnect anyway.
+    std::chrono::seconds keepAliveIdle{1};
     // Called when writing a response body fails (the client went away): counts write errors.
     std::function<void()> onWriteError;
   };

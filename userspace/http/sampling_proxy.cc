@@ -17,10 +17,10 @@ Result<std::vector<uint8_t>> TChannelConfigManager::roundTrip(std::string_view m
   // The reporter enforces the deadline itself; the margin only guards against a callback that
   // never comes, so an HTTP worker can never hang.
   if (result.wait_for(timeout_ + std::chrono::seconds(1)) != std::future_status::ready)
-    return makeError(fmt::format("{}: no answer within {} ms", method, timeout_.count()));
+    return upstreamError(fmt::format("{}: no answer within {} ms", method, timeout_.count()));
   report::RawResult r = result.get();
-  if (!r.ok) return makeError(fmt::format("{}: {}", method, r.error));
-  if (r.applicationError) return makeError(fmt::format("{}: application error from the collector", method));
+  if (!r.ok) return upstreamError(fmt::format("{}: {}", method, r.error));
+  if (r.applicationError) return upstreamError(fmt::format("{}: application error from the collector", method));
   return std::move(r.arg3);
 }
 

@@ -66,7 +66,7 @@ class NoCollectorConfigManager final : public ConfigManager {
   Result<std::vector<BaggageRestriction>> getBaggageRestrictions(const std::string&) override { return noCollector(); }
 
  private:
-  static Unexpected noCollector() { return makeError("no collector configured"); }
+  static Unexpected noCollector() { return upstreamError("no collector configured"); }
 };
 
 class SamplingProxy {

@@ -265,8 +265,8 @@ Result<SamplingStrategyResponse> decodeSamplingStrategyResult(std::span<const ui
     if (f.id == 0 && f.type == wire::kStruct) return (success = true, readResponse(d, out));
     return d.skip(f, "getSamplingStrategy result");
   });
-  if (!ok) return makeError(d.error());
-  if (!success) return makeError("getSamplingStrategy failed: unknown result");
+  if (!ok) return upstreamError(d.error());
+  if (!success) return upstreamError("getSamplingStrategy failed: unknown result");
   return out;
 }
 
@@ -288,8 +288,8 @@ Result<std::vector<BaggageRestriction>> decodeBaggageRestrictionsResult(std::spa
     }
     return d.skip(f, "getBaggageRestrictions result");
   });
-  if (!ok) return makeError(d.error());
-  if (!success) return makeError("getBaggageRestrictions failed: unknown result");
+  if (!ok) return upstreamError(d.error());
+  if (!success) return upstreamError("getBaggageRestrictions failed: unknown result");
   return out;
 }
 
@@ -401,7 +401,7 @@ Result<std::string> samplingStrategyJson(const SamplingStrategyResponse& r, bool
     out += '}';
   }
   out += '}';
-  if (!ok) return makeError("json: unsupported value: NaN or Inf in the sampling strategy");
+  if (!ok) return upstreamError("json: unsupported value: NaN or Inf in the sampling strategy");
   return out;
 }
 

@@ -51,6 +51,10 @@ struct BaggageRestriction {
   int32_t maxValueLength = 0;
 };
 
+// An error whose message is exactly `msg` (no errno text): these messages reach HTTP clients
+// as "collector error: <msg>".
+[[nodiscard]] inline Unexpected upstreamError(std::string msg) { return Unexpected(Error{{}, std::move(msg)}); }
+
 // TChannel arg1 of the two upstream methods.
 inline constexpr std::string_view kGetSamplingStrategy = "SamplingManager::getSamplingStrategy";
 inline constexpr std::string_view kGetBaggageRestrictions = "BaggageRestrictionManager::getBaggageRestrictions";

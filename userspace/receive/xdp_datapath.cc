@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -58,16 +59,21 @@ static_assert(std::size(kRejectFields) == AGENT_DECODE_REJECT_REASONS, "ABI: rej
 constexpr auto kStatsInterval = std::chrono::milliseconds(100);
 constexpr int kBpfPollEvery = 5;  // BPF maps into the registry every 5th tick (500 ms)
 
-bool isLoopback(const SockAddr& a) {
-  if (a.family() == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&a.storage);
-    return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+struct Bound {
+  uint16_t port = 0;
+  bool loopback = false;
+};
+
+Result<Bound> boundAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return errnoError("getsockname");
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    return Bound{ntohs(sin->sin_port), (ntohl(sin->sin_addr.s_addr) >> 24) == 127};
   }
-  if (a.family() == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
-    return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-  }
-  return false;
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  return Bound{ntohs(sin6->sin6_port), static_cast<bool>(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))};
 }
 
 void store(__u64& field, uint64_t v) { std::atomic_ref<__u64>(field).store(v, std::memory_order_relaxed); }
@@ -107,15 +113,18 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpCon
       po.interfaces.push_back(resolved);
   }
   for (const XdpPort& p : ports) {
-    if (isLoopback(p.bind)) {
-      spdlog::info("XDP: not steering UDP port {} ({}-{}): its socket is bound to loopback only", p.port, p.model,
-                   p.protocol);
+    auto bound = boundAddress(p.socketFd);
+    if (!bound) return Unexpected(bound.error());
+    if (bound->loopback) {
+      // Steering would accept from the network what the socket only takes from this host.
+      spdlog::info("XDP: not steering UDP port {} ({}-{}): its socket is bound to loopback only", bound->port,
+                   p.model, p.protocol);
       continue;
     }
-    if (std::find(po.spanPorts.begin(), po.spanPorts.end(), p.port) != po.spanPorts.end())
-      return makeError(fmt::format("UDP port {} is used by two processors", p.port));
-    po.spanPorts.push_back(p.port);
-    dp->slots_.push_back(Slot{p, {{"model", p.model}, {"protocol", p.protocol}}});
+    if (std::find(po.spanPorts.begin(), po.spanPorts.end(), bound->port) != po.spanPorts.end())
+      return makeError(fmt::format("UDP port {} is used by two processors", bound->port));
+    po.spanPorts.push_back(bound->port);
+    dp->slots_.push_back(Slot{bound->port, p.sink, {{"model", p.model}, {"protocol", p.protocol}}});
   }
   if (po.spanPorts.empty()) return makeError("no processor listens on a non-loopback address");
 
@@ -127,8 +136,8 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpCon
   std::vector<XskPort> xskPorts;
   for (const Slot& s : dp->slots_) {
     XskPort xport;
-    xport.port = s.port.port;
-    xport.sink = s.port.sink;
+    xport.port = s.port;
+    xport.sink = s.sink;
     xport.processed = &registry.counter("jaeger_agent_thrift_udp_server_packets_processed",
                                         "Datagrams read and queued for decoding", s.labels);
     xport.dropped = &registry.counter("jaeger_agent_thrift_udp_server_packets_dropped",
@@ -192,6 +201,12 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpCon
                            bound, n, zeroCopy == bound && bound > 0 ? "zero-copy" : zeroCopy ? "partly zero-copy" : "copy mode");
   }
   if (dp->xsks_.empty()) return Unexpected(firstError);
+  for (const XdpProgram::Interface& iface : xp.interfaces())
+    if (!iface.dispatcher)
+      spdlog::info("XDP on {}: attached as the only XDP program, without libxdp's multi-program dispatcher (this "
+                   "kernel refused the dispatcher's freplace programs, or libxdp found no bpffs at $LIBXDP_BPFFS or "
+                   "/sys/fs/bpf); other XDP programs cannot share {} meanwhile",
+                   iface.name, iface.name);
 
   // Registry series for the BPF counters (filled by pollBpf from the per-CPU maps).
   for (size_t i = 0; i < xp.interfaces().size(); ++i) {
@@ -199,7 +214,7 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpCon
       BpfSeries s{i, j, {}, {}, {}};
       for (const PortResult& r : kPortResults) {
         const metrics::Labels l{{"interface", xp.interfaces()[i].name},
-                                {"port", std::to_string(dp->slots_[j].port.port)},
+                                {"port", std::to_string(dp->slots_[j].port)},
                                 {"result", r.name}};
         s.packets.push_back(&registry.counter(
             "jaeger_agent_xdp_packets", "Span-port UDP frames seen by the XDP program, by outcome", l));

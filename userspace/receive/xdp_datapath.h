@@ -27,7 +27,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/net.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
@@ -39,8 +38,7 @@ namespace jagent::receive {
 
 // One processor as seen by the XDP path.
 struct XdpPort {
-  uint16_t port = 0;             // its bound UDP port
-  SockAddr bind;                 // its bind address: loopback-only processors are not steered
+  int socketFd = -1;             // its bound UDP socket (borrowed): port and address, by getsockname
   DatagramSink* sink = nullptr;  // the processor
   std::string model;             // its metric labels
   std::string protocol;
@@ -72,7 +70,8 @@ class XdpDatapath {
 
  private:
   struct Slot {  // one span port
-    XdpPort port;
+    uint16_t port;
+    DatagramSink* sink;
     metrics::Labels labels;
   };
   struct BpfSeries {  // registry counters fed from one port_stats entry, with the last values

@@ -197,8 +197,8 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::open(const XdpProgramOptions& op
     p->ifaces_.push_back(Interface{name, idx, XdpMode::kAuto, false});
   }
   if (!p->pinPath_.empty() && !onBpffs(p->pinPath_) && !onBpffs(parentDir(p->pinPath_)))
-    return makeError(fmt::format("no bpffs at {} (mount -t bpf bpf {}, or point --xdp.pin-path into a bpffs)",
-                                 parentDir(p->pinPath_), parentDir(p->pinPath_)));
+    return Unexpected(Error{{}, fmt::format("no bpffs at {} (mount -t bpf bpf {}, or point --xdp.pin-path into a bpffs)",
+                                            parentDir(p->pinPath_), parentDir(p->pinPath_))});
 
   agent_bpf* s = agent_bpf::open();
   if (!s) return errnoError("open the embedded BPF object");

@@ -157,8 +157,9 @@ void XskReceiver::refill() {
     free_.pop_back();
   }
   ::xsk_ring_prod__submit(&fill_, n);
-  // need_wakeup: the driver asks for a syscall when it stopped polling the fill ring.
-  if (::xsk_ring_prod__needs_wakeup(&fill_)) ::recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+  // need_wakeup: a zero-copy driver asks for a syscall when it stopped polling the fill ring.
+  // In copy mode the kernel fills from the stack's own context and the kick would be a no-op.
+  if (zeroCopy_ && ::xsk_ring_prod__needs_wakeup(&fill_)) ::recvfrom(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
 }
 
 void XskReceiver::handle(uint64_t addr, uint32_t len) {

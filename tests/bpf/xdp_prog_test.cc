@@ -1,0 +1,614 @@
+// The XDP program (bpf/agent.bpf.c), run for real: the embedded skeleton is loaded and every
+// crafted frame goes through BPF_PROG_TEST_RUN. Each case asserts the verdict, that the frame
+// was not altered, and the exact change of every counter (per span port and global).
+// Also: the same table through the userspace copy of the parser (bpf/parse.h), a live redirect
+// into an AF_XDP socket read by XskReceiver, and the pinned maps as bpftool prints them.
+//
+// Needs root (CAP_BPF + CAP_NET_ADMIN); skips with the reason where that is missing.
+#include <linux/bpf.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent_abi.h"
+#include "decode/transcoder.h"
+#include "metrics/metrics.h"
+#include "packet_builder.h"
+#include "parse.h"
+#include "receive/xdp_program.h"
+#include "receive/xsk_receiver.h"
+
+namespace {
+
+using jagent::receive::XdpProgram;
+using jagent::receive::XdpProgramOptions;
+using jagent::testing::PacketBuilder;
+
+constexpr uint16_t kZipkin = 5775, kCompact = 6831, kBinary = 6832;
+const std::vector<uint16_t> kPorts = {kZipkin, kCompact, kBinary};
+constexpr uint32_t kFrameSize = 2048;  // max_frame_len = 2048 - XDP_PACKET_HEADROOM = 1792
+constexpr uint32_t kMaxFrame = kFrameSize - XDP_PACKET_HEADROOM;
+constexpr size_t kUdp4Overhead = 14 + 20 + 8;  // Ethernet + IPv4 + UDP headers
+
+enum class Want {
+  kRedirected,      // port: redirected (XDP_REDIRECT)
+  kPassNoSocket,    // port: pass_no_socket
+  kPassFragment,    // port: pass_fragment
+  kPassTooBig,      // port: pass_too_big
+  kPortParseError,  // port: parse_error
+  kParseError,      // global: parse_error
+  kLaterFragment,   // global: later_fragment
+  kOther,           // global: other
+};
+
+struct Case {
+  std::string name;
+  std::vector<uint8_t> frame;
+  Want want;
+  uint16_t port = 0;  // for the per-port outcomes
+};
+
+size_t slotOf(uint16_t port) {
+  for (size_t i = 0; i < kPorts.size(); ++i)
+    if (kPorts[i] == port) return i;
+  return kPorts.size();
+}
+
+std::vector<uint8_t> truncated(std::vector<uint8_t> f, size_t len) {
+  f.resize(len);
+  return f;
+}
+
+std::vector<uint8_t> padded(std::vector<uint8_t> f, size_t len) {
+  f.resize(len, 0);
+  return f;
+}
+
+// The table. Without an AF_XDP socket, span datagrams are passed (pass_no_socket).
+std::vector<Case> passCases() {
+  using PB = PacketBuilder;
+  std::vector<Case> c;
+  for (uint16_t p : kPorts) {
+    c.push_back({"ipv4 udp to " + std::to_string(p), PB().ipv4().udp(40000, p).payload(100).build(), Want::kPassNoSocket, p});
+    c.push_back({"ipv6 udp to " + std::to_string(p), PB().ipv6().udp(40000, p).payload(100).build(), Want::kPassNoSocket, p});
+  }
+  c.push_back({"802.1Q vlan ipv4", PB().vlan(PB::kVlan8021Q, 7).ipv4().udp(1, kCompact).payload(50).build(),
+               Want::kPassNoSocket, kCompact});
+  c.push_back({"802.1ad+802.1Q (QinQ) ipv6",
+               PB().vlan(PB::kVlan8021AD, 100).vlan(PB::kVlan8021Q, 7).ipv6().udp(1, kBinary).payload(50).build(),
+               Want::kPassNoSocket, kBinary});
+  c.push_back({"three vlan tags: not ours",
+               PB().vlan(PB::kVlan8021AD, 1).vlan(PB::kVlan8021Q, 2).vlan(PB::kVlan8021Q, 3).ipv4().udp(1, kCompact).payload(10).build(),
+               Want::kOther});
+  c.push_back({"ipv4 with 12 bytes of options", PB().ipv4(3).udp(1, kCompact).payload(64).build(), Want::kPassNoSocket, kCompact});
+  c.push_back({"ipv4 with 40 bytes of options (ihl 15)", PB().ipv4(10).udp(1, kZipkin).payload(64).build(),
+               Want::kPassNoSocket, kZipkin});
+  c.push_back({"ipv6 hop-by-hop + routing + dstopts",
+               PB().ipv6().ext(0).ext(43).ext(60).udp(1, kCompact).payload(64).build(), Want::kPassNoSocket, kCompact});
+  c.push_back({"ipv6 with AH", PB().ipv6().ext(51).udp(1, kCompact).payload(64).build(), Want::kPassNoSocket, kCompact});
+  c.push_back({"ipv4 padded to the 60-byte ethernet minimum",
+               padded(PB().ipv4().udp(1, kCompact).payload(2).build(), 60), Want::kPassNoSocket, kCompact});
+  // Fragments: the first carries the UDP header (port known), later ones do not.
+  c.push_back({"ipv4 first fragment", PB().ipv4().ipv4Fragment(0, true).udp(1, kCompact).payload(1000).build(),
+               Want::kPassFragment, kCompact});
+  c.push_back({"ipv4 middle fragment", PB().ipv4().ipv4Fragment(185, true).udp(1, kCompact).payload(1000).build(),
+               Want::kLaterFragment});
+  c.push_back({"ipv4 last fragment", PB().ipv4().ipv4Fragment(370, false).udp(1, kCompact).payload(100).build(),
+               Want::kLaterFragment});
+  c.push_back({"ipv6 first fragment", PB().ipv6().fragment6(0, true).udp(1, kBinary).payload(1000).build(),
+               Want::kPassFragment, kBinary});
+  c.push_back({"ipv6 later fragment", PB().ipv6().fragment6(181, false).udp(1, kBinary).payload(100).build(),
+               Want::kLaterFragment});
+  c.push_back({"ipv6 atomic fragment (offset 0, no M)", PB().ipv6().fragment6(0, false).udp(1, kBinary).payload(100).build(),
+               Want::kPassFragment, kBinary});
+  c.push_back({"ipv6 hop-by-hop then first fragment", PB().ipv6().ext(0).fragment6(0, true).udp(1, kZipkin).payload(500).build(),
+               Want::kPassFragment, kZipkin});
+  // Size: the largest frame a UMEM frame holds goes to AF_XDP, one byte more is passed.
+  c.push_back({"frame of exactly max_frame_len", PB().ipv4().udp(1, kCompact).payload(kMaxFrame - kUdp4Overhead).build(),
+               Want::kPassNoSocket, kCompact});
+  c.push_back({"frame one byte over max_frame_len",
+               PB().ipv4().udp(1, kCompact).payload(kMaxFrame + 1 - kUdp4Overhead).build(), Want::kPassTooBig, kCompact});
+  c.push_back({"ipv6 frame over max_frame_len", PB().ipv6().udp(1, kBinary).payload(1900).build(), Want::kPassTooBig, kBinary});
+  // Not ours: untouched, counted as other.
+  c.push_back({"tcp to a span port", PB().ipv4().tcp(1, kCompact).payload(20).build(), Want::kOther});
+  c.push_back({"ipv6 tcp to a span port", PB().ipv6().tcp(1, kCompact).payload(20).build(), Want::kOther});
+  c.push_back({"icmp", PB().ipv4().icmp().payload(56).build(), Want::kOther});
+  c.push_back({"arp", PB().arp().build(), Want::kOther});
+  c.push_back({"udp to another port (53)", PB().ipv4().udp(40000, 53).payload(40).build(), Want::kOther});
+  c.push_back({"udp from a span port to another port", PB().ipv4().udp(kCompact, 9999).payload(40).build(), Want::kOther});
+  c.push_back({"ipv6 udp to another port", PB().ipv6().udp(40000, 6833).payload(40).build(), Want::kOther});
+  // Malformed, port known: passed, counted against the port.
+  c.push_back({"udp length below the header size", PB().ipv4().udp(1, kCompact).udpLen(4).payload(40).build(),
+               Want::kPortParseError, kCompact});
+  c.push_back({"udp length beyond the ip packet", PB().ipv4().udp(1, kCompact).udpLen(200).payload(40).build(),
+               Want::kPortParseError, kCompact});
+  c.push_back({"ipv6 udp length beyond the packet", PB().ipv6().udp(1, kZipkin).udpLen(500).payload(40).build(),
+               Want::kPortParseError, kZipkin});
+  // Malformed before the port is known: passed, counted globally.
+  c.push_back({"ipv4 ihl 4", PB().ipv4().ipv4Ihl(4).udp(1, kCompact).payload(40).build(), Want::kParseError});
+  c.push_back({"version 5 in an ipv4 frame", PB().ipv4().ipVersion(5).udp(1, kCompact).payload(40).build(), Want::kParseError});
+  c.push_back({"version 4 in an ipv6 frame", PB().ipv6().ipVersion(4).udp(1, kCompact).payload(40).build(), Want::kParseError});
+  c.push_back({"ipv6 with 7 extension headers",
+               PB().ipv6().ext(0).ext(60).ext(60).ext(60).ext(60).ext(60).ext(60).udp(1, kCompact).payload(8).build(),
+               Want::kParseError});
+  // Truncated at every byte from the end of the Ethernet header to the last byte, for each
+  // header layout (the XDP test run refuses frames shorter than an Ethernet header).
+  const std::pair<const char*, std::vector<uint8_t>> full[] = {
+      {"ipv4", PB().ipv4().udp(1, kCompact).payload(4).build()},
+      {"ipv4+options", PB().ipv4(2).udp(1, kCompact).payload(4).build()},
+      {"qinq ipv4", PB().vlan(PB::kVlan8021AD, 1).vlan(PB::kVlan8021Q, 2).ipv4().udp(1, kCompact).payload(4).build()},
+      {"ipv6+hop+frag", PB().ipv6().ext(0).fragment6(0, true).udp(1, kBinary).payload(4).build()},
+      {"vlan ipv6+dstopts", PB().vlan(PB::kVlan8021Q, 9).ipv6().ext(60).udp(1, kZipkin).payload(4).build()},
+  };
+  for (const auto& [name, frame] : full)
+    for (size_t len = 14; len < frame.size(); ++len)
+      c.push_back({std::string(name) + " truncated to " + std::to_string(len) + " bytes", truncated(frame, len),
+                   Want::kParseError});
+  return c;
+}
+
+struct Snapshot {
+  std::vector<agent_port_stats> ports;
+  agent_global_stats global{};
+};
+
+Snapshot snapshot(const XdpProgram& prog) {
+  Snapshot s;
+  for (size_t i = 0; i < kPorts.size(); ++i) {
+    auto st = prog.portStats(0, i);
+    EXPECT_TRUE(st) << st.error().message();
+    s.ports.push_back(st ? *st : agent_port_stats{});
+  }
+  auto g = prog.globalStats();
+  EXPECT_TRUE(g) << g.error().message();
+  if (g) s.global = *g;
+  return s;
+}
+
+void bump(agent_counter& c, size_t bytes) {
+  c.packets += 1;
+  c.bytes += bytes;
+}
+
+Snapshot expected(Snapshot s, const Case& c) {
+  const size_t n = c.frame.size();
+  bump(s.global.seen, n);
+  if (c.want == Want::kParseError) bump(s.global.parse_error, n);
+  else if (c.want == Want::kLaterFragment) bump(s.global.later_fragment, n);
+  else if (c.want == Want::kOther) bump(s.global.other, n);
+  else {
+    agent_port_stats& p = s.ports[slotOf(c.port)];
+    bump(p.seen, n);
+    switch (c.want) {
+      case Want::kRedirected: bump(p.redirected, n); break;
+      case Want::kPassNoSocket: bump(p.pass_no_socket, n); break;
+      case Want::kPassFragment: bump(p.pass_fragment, n); break;
+      case Want::kPassTooBig: bump(p.pass_too_big, n); break;
+      case Want::kPortParseError: bump(p.parse_error, n); break;
+      default: break;
+    }
+  }
+  return s;
+}
+
+std::string str(const agent_counter& c) { return std::to_string(c.packets) + "/" + std::to_string(c.bytes) + "B"; }
+
+void expectEqual(const Snapshot& got, const Snapshot& want, const std::string& name) {
+  for (size_t i = 0; i < kPorts.size(); ++i) {
+    const agent_port_stats &g = got.ports[i], &w = want.ports[i];
+#define JXA_CMP(f) EXPECT_EQ(str(g.f), str(w.f)) << name << ": port " << kPorts[i] << " " #f
+    JXA_CMP(seen);
+    JXA_CMP(redirected);
+    JXA_CMP(pass_fragment);
+    JXA_CMP(pass_too_big);
+    JXA_CMP(pass_no_socket);
+    JXA_CMP(parse_error);
+#undef JXA_CMP
+  }
+#define JXA_CMP(f) EXPECT_EQ(str(got.global.f), str(want.global.f)) << name << ": global " #f
+  JXA_CMP(seen);
+  JXA_CMP(parse_error);
+  JXA_CMP(later_fragment);
+  JXA_CMP(other);
+#undef JXA_CMP
+}
+
+struct RunResult {
+  int err = 0;
+  uint32_t action = 0;
+  std::vector<uint8_t> out;
+};
+
+RunResult testRun(const XdpProgram& prog, const std::vector<uint8_t>& frame, bool live = false) {
+  RunResult r;
+  r.out.resize(frame.size() + 512);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<__u32>(frame.size());
+  ctx.ingress_ifindex = 1;  // lo, the interface the program is configured for
+  ctx.rx_queue_index = 0;
+  bpf_test_run_opts o{};
+  o.sz = sizeof o;
+  o.data_in = frame.data();
+  o.data_size_in = static_cast<__u32>(frame.size());
+  if (!live) {
+    o.data_out = r.out.data();
+    o.data_size_out = static_cast<__u32>(r.out.size());
+  }
+  o.ctx_in = &ctx;
+  o.ctx_size_in = sizeof ctx;
+  o.repeat = 1;
+  if (live) o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+  r.err = bpf_prog_test_run_opts(prog.progFd(), &o) == 0 ? 0 : errno;
+  r.action = o.retval;
+  r.out.resize(live ? 0 : o.data_size_out);
+  return r;
+}
+
+const char* actionName(uint32_t a) {
+  static const char* const names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
+  return a < 5 ? names[a] : "?";
+}
+
+XdpProgramOptions options(std::string pinPath = {}) {
+  XdpProgramOptions o;
+  o.interfaces = {"lo"};
+  o.spanPorts = kPorts;
+  o.frameSize = kFrameSize;
+  o.pinPath = std::move(pinPath);
+  return o;
+}
+
+std::string missingPrivilege() {
+  if (::geteuid() != 0) return "not root: BPF_PROG_TEST_RUN needs CAP_BPF and CAP_NET_ADMIN";
+  return {};
+}
+
+// Loads the program, or skips the test with the reason when the capability is missing.
+#define LOAD_OR_SKIP(var, opts)                                                                    \
+  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
+  auto var##Result = XdpProgram::load(opts);                                                       \
+  if (!var##Result && var##Result.error().code == std::errc::operation_not_permitted)              \
+    GTEST_SKIP() << "BPF load not permitted here: " << var##Result.error().message();              \
+  ASSERT_TRUE(var##Result) << var##Result.error().message();                                       \
+  XdpProgram& var = **var##Result
+
+void runTable(const XdpProgram& prog, const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    const Snapshot before = snapshot(prog);
+    const RunResult r = testRun(prog, c.frame);
+    ASSERT_EQ(r.err, 0) << c.name << ": bpf_prog_test_run: " << std::strerror(r.err);
+    const uint32_t want = c.want == Want::kRedirected ? XDP_REDIRECT : XDP_PASS;
+    EXPECT_STREQ(actionName(r.action), actionName(want)) << c.name;
+    if (r.action == XDP_PASS) {
+      EXPECT_EQ(r.out, c.frame) << c.name << ": a passed frame must not be altered";
+    }
+    expectEqual(snapshot(prog), expected(before, c), c.name);
+  }
+}
+
+TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
+  LOAD_OR_SKIP(prog, options());
+  EXPECT_EQ(prog.maxFrameLen(), kMaxFrame);
+  const std::vector<Case> cases = passCases();
+  EXPECT_GT(cases.size(), 200u);
+  runTable(prog, cases);
+}
+
+// A datagram sink that keeps what it gets (thread-safe: XskReceiver pushes from its thread).
+class CollectingSink final : public jagent::receive::DatagramSink {
+ public:
+  bool push(jagent::receive::Datagram d) noexcept override {
+    std::lock_guard lock(mu_);
+    got_.push_back(d);
+    return true;
+  }
+  std::vector<jagent::receive::Datagram> take() {
+    std::lock_guard lock(mu_);
+    return std::exchange(got_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<jagent::receive::Datagram> got_;
+};
+
+struct XskOnLo {
+  jagent::metrics::Registry registry;
+  CollectingSink sink;
+  std::unique_ptr<jagent::receive::XskReceiver> rx;
+  std::string error;
+
+  explicit XskOnLo(const XdpProgram& prog) {
+    using jagent::receive::XskCounters;
+    using jagent::receive::XskPort;
+    std::vector<XskPort> ports;
+    for (uint16_t p : kPorts)
+      ports.push_back(XskPort{p, &sink, &registry.counter("processed", "", {{"port", std::to_string(p)}}),
+                              &registry.counter("dropped", "", {{"port", std::to_string(p)}}),
+                              &registry.counter("via_xsk", "", {{"port", std::to_string(p)}})});
+    XskCounters counters{registry.counter("frames", ""), registry.counter("invalid", ""),
+                         registry.counter("rx_dropped", ""), registry.counter("rx_ring_full", ""),
+                         registry.counter("fill_ring_empty", "")};
+    jagent::receive::XskReceiver::Options o;
+    o.ifname = "lo";
+    o.queue = 0;
+    o.frameSize = kFrameSize;
+    o.ringSize = 64;
+    o.umemFrames = 128;
+    o.forceCopy = true;  // lo has no native XDP: copy mode
+    o.xsksMapFd = prog.xsksMapFd();
+    o.xsksMapKey = XdpProgram::xskKey(0, 0);
+    auto r = jagent::receive::XskReceiver::create(o, ports, counters);
+    if (r) rx = std::move(*r);
+    else error = r.error().message();
+  }
+};
+
+TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
+  LOAD_OR_SKIP(prog, options());
+  XskOnLo xsk(prog);
+  ASSERT_TRUE(xsk.rx) << xsk.error;
+  EXPECT_FALSE(xsk.rx->zeroCopy());
+  using PB = PacketBuilder;
+  const std::vector<Case> cases = {
+      {"ipv4 to compact, socket bound", PB().ipv4().udp(40000, kCompact).payload(200).build(), Want::kRedirected, kCompact},
+      {"ipv6 to binary, socket bound", PB().ipv6().udp(40000, kBinary).payload(200).build(), Want::kRedirected, kBinary},
+      {"vlan ipv4 to zipkin, socket bound", PB().vlan(PB::kVlan8021Q, 3).ipv4().udp(1, kZipkin).payload(9).build(),
+       Want::kRedirected, kZipkin},
+      {"first fragment still passed", PB().ipv4().ipv4Fragment(0, true).udp(1, kCompact).payload(900).build(),
+       Want::kPassFragment, kCompact},
+      {"too big still passed", PB().ipv4().udp(1, kCompact).payload(1800).build(), Want::kPassTooBig, kCompact},
+      {"other port still passed", PB().ipv4().udp(1, 53).payload(9).build(), Want::kOther},
+  };
+  runTable(prog, cases);
+
+  // The socket leaves the map when the receiver stops: span datagrams fall back to the stack.
+  xsk.rx->stop();
+  runTable(prog, {{"after stop: no socket", PB().ipv4().udp(40000, kCompact).payload(20).build(), Want::kPassNoSocket,
+                   kCompact}});
+}
+
+// BPF_F_TEST_XDP_LIVE_FRAMES executes the redirect: the frame really lands in the AF_XDP rx
+// ring, and XskReceiver parses it and hands the UDP payload to the port's sink.
+TEST(XdpProgram, LiveRedirectReachesTheXskReceiver) {
+  LOAD_OR_SKIP(prog, options());
+  XskOnLo xsk(prog);
+  ASSERT_TRUE(xsk.rx) << xsk.error;
+  xsk.rx->start();
+  std::vector<uint8_t> payload(300);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7);
+  const RunResult r = testRun(prog, PacketBuilder().vlan(PacketBuilder::kVlan8021Q, 5).ipv4(1).udp(40001, kCompact).payload(payload).build(), true);
+  if (r.err == EINVAL || r.err == EOPNOTSUPP) GTEST_SKIP() << "live-frames test runs unsupported: " << std::strerror(r.err);
+  ASSERT_EQ(r.err, 0) << std::strerror(r.err);
+  std::vector<jagent::receive::Datagram> got;
+  for (int i = 0; i < 200 && got.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    got = xsk.sink.take();
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(std::vector<uint8_t>(got[0].bytes.begin(), got[0].bytes.end()), payload);
+  const auto* peer = reinterpret_cast<const sockaddr_in*>(&got[0].peer);
+  EXPECT_EQ(peer->sin_family, AF_INET);
+  EXPECT_EQ(ntohs(peer->sin_port), 40001);
+  EXPECT_EQ(ntohl(peer->sin_addr.s_addr), 0x0a000002u);
+  got[0].release();
+  EXPECT_EQ(xsk.registry.counterSum("via_xsk", {{"port", "6831"}}), 1u);
+  EXPECT_EQ(xsk.registry.counterSum("frames"), 1u);
+  EXPECT_EQ(xsk.registry.counterSum("invalid"), 0u);
+  auto st = prog.portStats(0, slotOf(kCompact));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->redirected.packets, 1u);
+}
+
+// The userspace copy of the parser classifies the same table the same way.
+TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
+  for (const Case& c : passCases()) {
+    agent_pkt pkt{};
+    const int st = agent_parse_frame(c.frame.data(), c.frame.data() + c.frame.size(), &pkt);
+    Want got = Want::kOther;
+    if (st == AGENT_PARSE_ERROR) got = Want::kParseError;
+    else if (st == AGENT_PARSE_LATER_FRAGMENT) got = Want::kLaterFragment;
+    else if (st == AGENT_PARSE_UDP && slotOf(ntohs(pkt.dport)) < kPorts.size()) {
+      if (pkt.bad_len) got = Want::kPortParseError;
+      else if (pkt.fragment) got = Want::kPassFragment;
+      else got = c.frame.size() > kMaxFrame ? Want::kPassTooBig : Want::kPassNoSocket;
+    }
+    EXPECT_EQ(static_cast<int>(got), static_cast<int>(c.want)) << c.name;
+    if (got == Want::kPassNoSocket) {
+      EXPECT_EQ(ntohs(pkt.dport), c.port) << c.name;
+      const size_t end = static_cast<size_t>(pkt.l4 - c.frame.data()) + 8 + pkt.payload_len;
+      EXPECT_LE(end, c.frame.size()) << c.name;
+    }
+  }
+}
+
+TEST(XdpProgram, RefusesAPinPathOutsideBpffs) {
+  auto r = XdpProgram::load(options("/tmp/not-a-bpffs/jaeger-agent"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("no bpffs at /tmp/not-a-bpffs"), std::string::npos) << r.error().message();
+}
+
+TEST(XdpProgram, ParsesModes) {
+  using jagent::receive::parseXdpMode;
+  using jagent::receive::XdpMode;
+  EXPECT_EQ(*parseXdpMode("auto"), XdpMode::kAuto);
+  EXPECT_EQ(*parseXdpMode("native"), XdpMode::kNative);
+  EXPECT_EQ(*parseXdpMode("skb"), XdpMode::kSkb);
+  EXPECT_FALSE(parseXdpMode("offload"));
+}
+
+// A private bpffs instance for the pins, so the test neither needs nor touches /sys/fs/bpf.
+class PrivateBpffs {
+ public:
+  PrivateBpffs() {
+    char tmpl[] = "/tmp/jagent-bpffs-XXXXXX";
+    if (!::mkdtemp(tmpl)) return;
+    dir_ = tmpl;
+    if (::mount("bpf", dir_.c_str(), "bpf", 0, nullptr) != 0) {
+      error_ = std::strerror(errno);
+      ::rmdir(dir_.c_str());
+      dir_.clear();
+      return;
+    }
+    mounted_ = true;
+  }
+  ~PrivateBpffs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+  }
+  [[nodiscard]] bool ok() const { return mounted_; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  std::string dir_, error_;
+  bool mounted_ = false;
+};
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+// What an operator sees: `bpftool map dump pinned <pin-path>/<map>` prints named counters.
+TEST(XdpProgram, PinnedMapsAsBpftoolShowsThem) {
+  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;
+  if (std::system("bpftool version > /dev/null 2>&1") != 0) GTEST_SKIP() << "bpftool not installed";
+  PrivateBpffs fs;
+  if (!fs.ok()) GTEST_SKIP() << "cannot mount a bpffs: " << fs.error();
+  const std::string pin = fs.dir() + "/jaeger-agent";
+
+  // All test runs on one CPU, so that the per-CPU values are predictable.
+  struct OnCpu0 {
+    cpu_set_t saved;
+    OnCpu0() {
+      ::sched_getaffinity(0, sizeof saved, &saved);
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(0, &one);
+      ::sched_setaffinity(0, sizeof one, &one);
+    }
+    ~OnCpu0() { ::sched_setaffinity(0, sizeof saved, &saved); }
+  };
+  {
+    const OnCpu0 pinned;
+    LOAD_OR_SKIP(prog, options(pin));
+    using PB = PacketBuilder;
+    const auto ok = PB().ipv4().udp(1, kCompact).payload(58).build();          // 100-byte frame
+    const auto frag = PB().ipv4().ipv4Fragment(0, true).udp(1, kCompact).payload(958).build();  // 1000 bytes
+    const auto bad = PB().ipv4().ipv4Ihl(3).udp(1, kBinary).payload(10).build();
+    for (const auto* f : {&ok, &ok, &frag, &bad}) ASSERT_EQ(testRun(prog, *f).err, 0);
+
+    agent_user_stats* u = prog.userStats();
+    ASSERT_NE(u, nullptr);
+    u->ports[1].queue_full = 7;
+    u->ports[1].decode_rejected.truncated = 3;
+    u->reporter_spans_dropped = 11;
+
+    const std::string text = run("bpftool map dump pinned " + pin + "/port_stats");
+    // Port 6831 is slot 1 (key 1): its CPU 0 entry, as bpftool prints it.
+    const std::string want =
+        "                \"value\": {\n"
+        "                    \"ifindex\": 1,\n"
+        "                    \"port\": 6831,\n"
+        "                    \"seen\": {\n"
+        "                        \"packets\": 3,\n"
+        "                        \"bytes\": 1200\n"
+        "                    },\n"
+        "                    \"redirected\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"pass_fragment\": {\n"
+        "                        \"packets\": 1,\n"
+        "                        \"bytes\": 1000\n"
+        "                    },\n"
+        "                    \"pass_too_big\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"pass_no_socket\": {\n"
+        "                        \"packets\": 2,\n"
+        "                        \"bytes\": 200\n"
+        "                    },\n"
+        "                    \"parse_error\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
+        "                    }\n"
+        "                }\n";
+    EXPECT_NE(text.find(want), std::string::npos) << "bpftool printed:\n" << text;
+    std::printf("bpftool map dump pinned %s/port_stats (excerpt, port 6831, cpu 0):\n%s", pin.c_str(), want.c_str());
+
+    // JSON form: sum the port's counters over every CPU.
+    const auto js = nlohmann::json::parse(run("bpftool map dump pinned " + pin + "/port_stats -j"));
+    uint64_t noSocket = 0, fragments = 0;
+    for (const auto& entry : js)
+      for (const auto& v : entry["formatted"]["values"])
+        if (v["value"]["port"] == kCompact) {
+          noSocket += v["value"]["pass_no_socket"]["packets"].get<uint64_t>();
+          fragments += v["value"]["pass_fragment"]["packets"].get<uint64_t>();
+        }
+    EXPECT_EQ(noSocket, 2u);
+    EXPECT_EQ(fragments, 1u);
+
+    const auto global = nlohmann::json::parse(run("bpftool map dump pinned " + pin + "/global_stats -j"));
+    uint64_t parseErrors = 0;
+    for (const auto& v : global[0]["formatted"]["values"]) parseErrors += v["value"]["parse_error"]["packets"].get<uint64_t>();
+    EXPECT_EQ(parseErrors, 1u);
+
+    const std::string user = run("bpftool map dump pinned " + pin + "/user_stats");
+    EXPECT_NE(user.find("\"port\": 6831,\n                    \"received\": 0,\n                    \"received_xsk\": 0,\n"
+                        "                    \"queue_full\": 7,"),
+              std::string::npos)
+        << user;
+    EXPECT_NE(user.find("\"truncated\": 3,"), std::string::npos) << user;
+    EXPECT_NE(user.find("\"reporter_spans_dropped\": 11,"), std::string::npos) << user;
+
+    // The decode reject fields carry decode::reasonName() names, in RejectReason order (BTF).
+    const int fd = bpf_obj_get((pin + "/user_stats").c_str());
+    ASSERT_GE(fd, 0);
+    bpf_map_info info{};
+    __u32 len = sizeof info;
+    ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    ::close(fd);
+    btf* b = btf__load_from_kernel_by_id(info.btf_id);
+    ASSERT_NE(b, nullptr);
+    const int id = btf__find_by_name_kind(b, "agent_decode_rejects", BTF_KIND_STRUCT);
+    ASSERT_GT(id, 0);
+    const btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+    ASSERT_EQ(btf_vlen(t), static_cast<int>(jagent::decode::RejectReason::kCount) - 1);
+    const btf_member* m = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); ++i)
+      EXPECT_STREQ(btf__name_by_offset(b, m[i].name_off),
+                   jagent::decode::reasonName(static_cast<jagent::decode::RejectReason>(i + 1)));
+    btf__free(b);
+  }
+  // Destroying the program removed the pins and the directory.
+  EXPECT_FALSE(std::filesystem::exists(pin));
+}
+
+}  // namespace
