@@ -17,6 +17,17 @@ BUILD_PKGS=(
 # kubectl (for `kubectl kustomize` in the deploy tests): this machine image ships one (google-cloud-cli);
 # Debian's kubernetes-client conflicts with it, so install that only when there is none.
 command -v kubectl > /dev/null 2>&1 || BUILD_PKGS+=(kubernetes-client)
+# promtool (package prometheus) checks the agent's /metrics in the tests. The package also ships
+# a Prometheus server that Debian starts on install unless policy-rc.d forbids it (containers
+# do): forbid it for this install where nothing else does.
+no_start_policy=""
+if ! command -v promtool > /dev/null 2>&1; then
+  BUILD_PKGS+=(prometheus)
+  if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_start_policy=1
+    trap 'if [ -n "$no_start_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+  fi
+fi
 
 missing=()
 for p in "${BUILD_PKGS[@]}"; do

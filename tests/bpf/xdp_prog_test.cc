@@ -440,6 +440,23 @@ TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
   }
 }
 
+// The verifier sees the load-time constants, so the largest configuration must verify too.
+TEST(XdpProgram, VerifiesWithTheLargestConfiguration) {
+  XdpProgramOptions o;
+  o.interfaces.assign(AGENT_MAX_IFACES, "lo");
+  for (uint16_t p = 0; p < AGENT_MAX_SPAN_PORTS; ++p) o.spanPorts.push_back(static_cast<uint16_t>(7000 + p));
+  o.frameSize = 4096;
+  LOAD_OR_SKIP(prog, o);
+  using PB = PacketBuilder;
+  const RunResult r = testRun(prog, PB().ipv6().ext(0).udp(1, 7000 + AGENT_MAX_SPAN_PORTS - 1).payload(64).build());
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.action, static_cast<uint32_t>(XDP_PASS));
+  auto st = prog.portStats(0, AGENT_MAX_SPAN_PORTS - 1);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->pass_no_socket.packets, 1u);
+  EXPECT_EQ(st->port, 7000u + AGENT_MAX_SPAN_PORTS - 1);
+}
+
 TEST(XdpProgram, RefusesAPinPathOutsideBpffs) {
   auto r = XdpProgram::load(options("/tmp/not-a-bpffs/jaeger-agent"));
   ASSERT_FALSE(r);

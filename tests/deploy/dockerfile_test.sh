@@ -173,7 +173,7 @@ mapfile -t listed < <(parse apt last)
 [[ ${#listed[@]} -gt 0 ]] || fail "runtime stage: no apt-get install list"
 tools=(bpftool)  # packages in the image for operators, not for the agent's libraries
 owners() {  # the Debian packages owning the shared objects ldd resolves for $1
-  ldd "$1" | awk '/=>/ && $3 ~ /^\// {print $3} /^\s*\/.*ld-linux/ {print $1}' | while read -r lib; do
+  ldd "$1" | awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | while read -r lib; do
     pkg=$(dpkg -S "$lib" 2> /dev/null || dpkg -S "$(readlink -f "$lib")" 2> /dev/null ||
           dpkg -S "/usr$(readlink -f "$lib")" 2> /dev/null || dpkg -S "${lib#/usr}" 2> /dev/null) ||
       { echo "UNOWNED:$lib"; continue; }

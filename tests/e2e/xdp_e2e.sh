@@ -19,7 +19,8 @@
 #      clean exit (SIGTERM, status 0) detaches it and removes the pins;
 #   3. degradation: no bpffs / no BPF privilege → one "XDP/AF_XDP datapath off" line, and the
 #      agent still serves through its sockets.
-# Exit 0 = pass, 1 = fail, 77 = skipped (the reason is printed). Work dir kept on failure.
+# Exit 0 = pass, 1 = fail, 77 = skipped (the reason is printed). Work dir kept on failure (and
+# with XDP_E2E_KEEP=1).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +38,7 @@ mode=${3:-auto}
 [[ -x $agent_bin ]] || die "agent binary '$agent_bin' not found (build target jaeger-xdp-agent)"
 [[ -x $sender_bin ]] || die "sender '$sender_bin' not found (build target e2e-span-sender)"
 [[ $(id -u) -eq 0 ]] || skip "not root: network namespaces, veth, XDP and AF_XDP need CAP_NET_ADMIN and CAP_BPF"
-for tool in ip bpftool jq node capsh; do
+for tool in ip bpftool node python3 setpriv mountpoint; do
   command -v $tool > /dev/null || die "$tool not found (tools/setup.sh installs it)"
 done
 (cd "$root/tests/interop" && node -e "require('tchannel/as/thrift')" 2> /dev/null) ||
@@ -71,7 +72,7 @@ cleanup() {
   ip netns del "$ns_a" 2> /dev/null   # deletes the veth pair (and any XDP program on it)
   ip netns del "$ns_s" 2> /dev/null
   mountpoint -q "$bpffs" && umount "$bpffs"
-  if [[ $ok == 1 ]]; then rm -rf "$work"; else echo "xdp_e2e: logs kept in $work" >&2; fi
+  if [[ $ok == 1 && -z ${XDP_E2E_KEEP:-} ]]; then rm -rf "$work"; else echo "xdp_e2e: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -106,9 +107,16 @@ collector_port=$(awk '/^ready /{print $2; exit}' "$work/collector.out")
 
 # --- agent ----------------------------------------------------------------------------------
 run=0
+# io_uring tears a ring down asynchronously, so the previous agent's UDP sockets can stay bound
+# for a moment after it exited: wait until the ports are free before starting the next one.
+wait_ports_free() {
+  wait_for "! ip netns exec '$ns_a' ss -Hlun | grep -Eq ':(5775|6831|6832) '" 10 ||
+    die "UDP ports still bound: $(ip netns exec "$ns_a" ss -Hlun)"
+}
 start_agent() {  # start_agent <log-name> [extra flags...]; XDP on the agent's veth
   local name=$1
   shift
+  wait_ports_free
   ip netns exec "$ns_a" env LIBXDP_BPFFS="$bpffs" "$agent_bin" \
     --xdp.interfaces="$va" --xdp.mode="$mode" --xdp.pin-path="$pin" \
     --reporter.tchannel.host-port=127.0.0.1:"$collector_port" "$@" \
@@ -121,11 +129,29 @@ start_agent() {  # start_agent <log-name> [extra flags...]; XDP on the agent's v
 send() {  # send <args for e2e-span-sender>; prints its summary line
   ip netns exec "$ns_s" "$sender_bin" --host $addr_a "$@" || die "sender failed: $*"
 }
-dump() { bpftool map dump pinned "$pin/$1" -j; }
-# port_stats counter summed over CPUs: port_counter <port> <field>
-port_counter() { dump port_stats | jq "[.[].formatted.values[].value | select(.port == $1) | .$2.packets] | add"; }
-global_counter() { dump global_stats | jq "[.[].formatted.values[].value.$1.packets] | add"; }
-user_counter() { dump user_stats | jq ".[0].formatted.value.ports[] | select(.port == $1) | .$2"; }
+# The named counters from `bpftool map dump pinned … -j` ("formatted" is the BTF-named form).
+# packets <map> <port|-> <field>: <field>.packets summed over entries (of that port) and CPUs.
+packets() {
+  bpftool map dump pinned "$pin/$1" -j | python3 -c '
+import json, sys
+port, field = sys.argv[1], sys.argv[2]
+total = 0
+for entry in json.load(sys.stdin):
+    for cpu in entry["formatted"]["values"]:
+        v = cpu["value"]
+        if port == "-" or v["port"] == int(port):
+            total += v[field]["packets"]
+print(total)' "$2" "$3"
+}
+port_counter() { packets port_stats "$1" "$2"; }
+global_counter() { packets global_stats - "$1"; }
+user_counter() {  # user_counter <port> <field>: user_stats.ports[port].field
+  bpftool map dump pinned "$pin/user_stats" -j | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)[0]["formatted"]["value"]["ports"]:
+    if p["port"] == int(sys.argv[1]):
+        print(p[sys.argv[2]])' "$1" "$2"
+}
 expect() {  # expect <what> <got> <want>
   [[ $2 == "$3" ]] || die "$1: got $2, want $3 (agent log: $work/agent$run.log)"
   log "ok: $1 = $2"
@@ -159,7 +185,11 @@ expect "6831 received, both paths (user_stats)" "$(user_counter 6831 received)" 
 expect "6832 received through AF_XDP (user_stats)" "$(user_counter 6832 received_xsk)" 10
 expect "decode queue full (user_stats)" "$(user_counter 6831 queue_full)" 0
 # The same counters in the agent's own Prometheus metrics (the BPF maps are polled every 500 ms).
-metrics() { ip netns exec "$ns_a" curl -sf http://127.0.0.1:14271/metrics > "$work/metrics.txt"; }
+metrics() {
+  ip netns exec "$ns_a" python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:14271/metrics", timeout=2).read().decode())' \
+    > "$work/metrics.txt" 2> /dev/null
+}
 for want in "jaeger_agent_xdp_packets_total{interface=\"$va\",port=\"6831\",result=\"redirected\"} 40" \
             "jaeger_agent_xdp_packets_total{interface=\"$va\",port=\"6831\",result=\"pass_fragment\"} 1" \
             "jaeger_agent_xsk_packets_processed_total{model=\"jaeger\",protocol=\"compact\"} 40"; do
@@ -197,6 +227,7 @@ log "ok: clean exit detached the program and removed the pins"
 degraded() {  # degraded <name> <expected cause regex> <command prefix...>
   local name=$1 cause=$2
   shift 2
+  wait_ports_free
   ip netns exec "$ns_a" "$@" "$agent_bin" --xdp.interfaces="$va" --xdp.pin-path="$degraded_pin" \
     --reporter.tchannel.host-port=127.0.0.1:"$collector_port" > "$work/$name.out" 2> "$work/$name.log" &
   agent_pid=$!
@@ -221,8 +252,7 @@ mkdir -p "$work/plain-dir"
 degraded_pin=$work/plain-dir/jaeger-agent
 degraded no-bpffs "no bpffs at $work/plain-dir" env LIBXDP_BPFFS="$bpffs"
 degraded_pin=$pin
-degraded no-privilege "Operation not permitted" \
-  capsh --drop=cap_bpf,cap_sys_admin,cap_net_admin,cap_perfmon -- -c 'exec "$0" "$@"'
+degraded no-privilege "Operation not permitted" setpriv --bounding-set -bpf,-sys_admin,-net_admin,-perfmon --
 
 ok=1
 log "PASS"

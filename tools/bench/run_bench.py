@@ -473,6 +473,9 @@ def machine_description():
         "mem_gib": int(mem.group(1)) / 1048576.0 if mem else 0,
         "rmem_max": read_file("/proc/sys/net/core/rmem_max").strip(),
         "rmem_default": read_file("/proc/sys/net/core/rmem_default").strip(),
+        "git": (sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).strip()
+                + (" + uncommitted changes" if sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                                                  check=False).strip() else "")),
         "virt": (sh(["systemd-detect-virt"], check=False).strip() if shutil.which("systemd-detect-virt") else "?")
                 + (", hypervisor CPU flag set" if re.search(r"^flags.*\bhypervisor\b", cpuinfo, re.M) else ""),
     }
@@ -701,6 +704,7 @@ def write_markdown(path, results, skips, machine, command, perf_sections, chart_
         machine["cpu"], machine["mhz"], machine["nproc"], machine["virt"]))
     o.append("- Kernel %s, %.1f GiB RAM, net.core.rmem_max=%s, rmem_default=%s" % (
         machine["kernel"], machine["mem_gib"], machine["rmem_max"], machine["rmem_default"]))
+    o.append("- Source: commit %s" % machine.get("git", "?"))
     o.append("- Everything runs on this one machine: load generator, agent and sink share the %s vCPUs; on loopback "
              "the kernel's receive work (softirq) runs on the sender's CPU." % machine["nproc"])
     for n in busy_notes:

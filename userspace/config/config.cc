@@ -199,11 +199,12 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
           ->capture_default_str()->check(CLI::Range(128, 1 << 20)),
       "xdp.umem-frames");
   opt(app.add_option("--http-server.sampling-cache-ttl", samplingTtl,
-                     "how long a sampling strategy fetched from the collector is served from cache")
+                     "how long a sampling strategy fetched from the collector is served from cache (0 = ask every "
+                     "time; when the collector fails the last good answer is served regardless)")
           ->capture_default_str(),
       "http-server.sampling-cache-ttl");
   opt(app.add_option("--http-server.sampling-cache-size", cfg.http.samplingCacheSize,
-                     "how many services' sampling strategies are cached")->capture_default_str(),
+                     "how many services' sampling strategies are cached (least recently used evicted; 0 = no cache)")->capture_default_str(),
       "http-server.sampling-cache-size");
 
   try {

@@ -206,9 +206,11 @@ void HttpServer::start() {
     const std::string tname = fmt::format("http-{}", opts_.name).substr(0, 15);
     ::pthread_setname_np(::pthread_self(), tname.c_str());
     if (!server_->listen_after_bind()) spdlog::error("{} server on {}:{} stopped with an error", opts_.name, host_, port_);
+    listenReturned_.store(true);
   });
   // stop() is only effective once httplib runs its accept loop: wait for it (milliseconds).
-  for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !server_->is_running() && !listenReturned_.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void HttpServer::stop() {

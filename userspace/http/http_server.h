@@ -102,6 +102,7 @@ class HttpServer {
   uint16_t port_ = 0;
   std::thread thread_;
   std::atomic<bool> started_{false};
+  std::atomic<bool> listenReturned_{false};
 };
 
 }  // namespace jagent::http

@@ -154,7 +154,7 @@ Result<T> SamplingProxy::get(Cache<T>& cache, EndpointMetrics& m, const std::str
     m.stale.inc();
     uint64_t suppressed = 0;
     if (staleLog_.allow(&suppressed))
-      spdlog::warn("collector call for service '{}' failed ({}); serving the last good answer, {} s old "
+      spdlog::warn("collector call for service {:?} failed ({}); serving the last good answer, {} s old "
                    "({} similar lines suppressed)",
                    service, fresh.error().message(),
                    std::chrono::duration_cast<std::chrono::seconds>(opts_.now() - cached->fetched).count(), suppressed);
