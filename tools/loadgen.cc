@@ -533,6 +533,9 @@ Target resolveTarget(const std::string& hostPort) {
   std::string host = hostPort.substr(0, colon);
   const std::string port = hostPort.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stol(port) < 1 ||
+      std::stol(port) > 65535)
+    usage("--target port must be 1..65535: " + hostPort);
   addrinfo hints{};
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* res = nullptr;
@@ -594,14 +597,15 @@ class Sender {
       unsigned n = batch;
       if (quota_ != 0) n = static_cast<unsigned>(std::min<uint64_t>(n, quota_ - done));
       if (rate_ > 0) {
-        // Token bucket, at most one sendmmsg batch of burst.
-        tokens = std::min<double>(tokens + (now - last) * rate_, batch);
+        // Token bucket. It may hold up to 10 ms of sending (at least one sendmmsg batch), so that
+        // a sender that was descheduled catches up and the average rate is the one asked for.
+        tokens = std::min<double>(tokens + (now - last) * rate_, std::max<double>(batch, rate_ * 0.01));
         last = now;
         if (tokens < burst) {
           sleepSec(std::min((burst - tokens) / rate_, 0.002));
           continue;
         }
-        n = std::min<unsigned>(n, static_cast<unsigned>(tokens));
+        n = static_cast<unsigned>(std::min<double>(n, tokens));
       }
       for (unsigned k = 0; k < n; ++k) {
         const size_t idx = (cursor_ + k) % pool_.size();

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
       "dropped_spans={} retries={} calls={} udp_dropped={} udp_kernel_drops={} decode_rejected={}",
       reg.counterSum("jaeger_agent_received_spans"), reg.counterSum("jaeger_agent_reporter_spans_submitted"),
       reg.counterSum("jaeger_agent_reporter_spans_failures"),
-      reg.counterSum("jaeger_agent_reporter_spans_failed", {{"reason", "connection_lost_after_send"}}),
+      reg.counterSum("jaeger_agent_reporter_spans_failed", {{"reason", "connection_lost_after_send"}}) +
+          reg.counterSum("jaeger_agent_reporter_spans_failed", {{"reason", "timeout_after_send"}}),
       reg.counterSum("jaeger_agent_reporter_spans_dropped"), reg.counterSum("jaeger_agent_reporter_retries"),
       reg.counterSum("jaeger_agent_reporter_calls"), reg.counterSum("jaeger_agent_thrift_udp_server_packets_dropped"),
       reg.counterSum("jaeger_agent_thrift_udp_server_kernel_drops"), reg.counterSum("jaeger_agent_decode_rejected"));

@@ -6,7 +6,10 @@
 //
 // Needs root (CAP_BPF + CAP_NET_ADMIN); skips with the reason where that is missing.
 #include <linux/bpf.h>
+#include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -330,6 +333,30 @@ class CollectingSink final : public jagent::receive::DatagramSink {
   std::vector<jagent::receive::Datagram> got_;
 };
 
+// The AF_XDP tests bind lo's queue 0, which one socket at a time may hold: they run in a network
+// namespace of the test process's own, so that concurrent runs (ctest -j, another build tree)
+// cannot collide. Threads created afterwards (the XskReceiver's) inherit it.
+std::string enterPrivateNetns() {
+  static std::string error = [] {
+    if (::unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    bool up = fd >= 0 && ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+    if (up) {
+      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+      up = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+    }
+    if (fd >= 0) ::close(fd);
+    return up ? std::string() : std::string("bring lo up: ") + std::strerror(errno);
+  }();
+  return error;
+}
+
+#define PRIVATE_NETNS_OR_SKIP()                                                                    \
+  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
+  if (const std::string why = enterPrivateNetns(); !why.empty()) GTEST_SKIP() << why
+
 struct XskOnLo {
   jagent::metrics::Registry registry;
   CollectingSink sink;
@@ -363,6 +390,7 @@ struct XskOnLo {
 };
 
 TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
+  PRIVATE_NETNS_OR_SKIP();
   LOAD_OR_SKIP(prog, options());
   XskOnLo xsk(prog);
   ASSERT_TRUE(xsk.rx) << xsk.error;
@@ -389,6 +417,7 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
 // BPF_F_TEST_XDP_LIVE_FRAMES executes the redirect: the frame really lands in the AF_XDP rx
 // ring, and XskReceiver parses it and hands the UDP payload to the port's sink.
 TEST(XdpProgram, LiveRedirectReachesTheXskReceiver) {
+  PRIVATE_NETNS_OR_SKIP();
   LOAD_OR_SKIP(prog, options());
   XskOnLo xsk(prog);
   ASSERT_TRUE(xsk.rx) << xsk.error;

@@ -455,7 +455,28 @@ def on_fresh_node(dep, fn):
         node.cleanup()
 
 
+def reap_leftovers():
+    """Namespaces of an earlier run of this test that was killed (SIGKILL skips `finally`): stop the
+    processes still inside them (ours: holder, agent, collector) by pid, then delete them."""
+    r = dl.run(["ip", "netns", "list"], check=False)
+    for line in r.stdout.splitlines():
+        m = re.match(r"(jxa-(?:node|pod)-(\d+))\b", line)
+        if not m or os.path.exists(f"/proc/{m.group(2)}"):
+            continue
+        pids = dl.run(["ip", "netns", "pids", m.group(1)], check=False).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        dl.run(["ip", "netns", "del", m.group(1)], check=False)
+        dl.log(f"removed {m.group(1)} left by a killed earlier run ({len(pids)} processes)")
+
+
 def main():
+    # ctest's timeout and Ctrl-C arrive as signals: turn them into SystemExit so `finally` cleans up.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     if len(sys.argv) < 2:
         print(__doc__)
         sys.exit(2)
@@ -468,6 +489,7 @@ def main():
             dl.fail(f"{tool} not found (tools/setup.sh)")
     if not os.path.isdir(os.path.join(INTEROP, "node_modules")):
         dl.fail("tests/interop/node_modules missing: run tools/setup-npm.sh")
+    reap_leftovers()
     dep = Deployment()
     dl.log(f"DaemonSet capabilities: {','.join(dep.caps)}; args: {dep.c.get('args')}")
     if scenario == "caps":

@@ -25,6 +25,8 @@ constexpr uint32_t kRxBatch = 64;          // descriptors taken from the rx ring
 constexpr uint32_t kCompletionRing = 64;   // we never transmit; the UMEM still needs the ring
 constexpr int kPollTimeoutMs = 100;        // bound on how late a stop request is noticed
 constexpr int64_t kStatsIntervalNs = 100'000'000;
+constexpr int kBusyRetries = 40;           // × 50 ms: how long a queue may stay busy after a close
+constexpr auto kBusyRetryDelay = std::chrono::milliseconds(50);
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -34,6 +36,10 @@ int64_t nowNs() {
 bool pow2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 }  // namespace
+
+UmemArea::~UmemArea() {
+  if (p_) ::munmap(p_, len_);
+}
 
 XskReceiver::XskReceiver(const Options& opts, std::vector<XskPort> ports, XskCounters counters)
     : opts_(opts), ports_(std::move(ports)), counters_(counters) {}
@@ -49,10 +55,10 @@ Result<std::unique_ptr<XskReceiver>> XskReceiver::create(const Options& opts, st
 
 Result<void> XskReceiver::init() {
   frameShift_ = static_cast<uint32_t>(std::countr_zero(opts_.frameSize));
-  umemBytes_ = size_t{opts_.umemFrames} * opts_.frameSize;
-  void* mem = ::mmap(nullptr, umemBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (mem == MAP_FAILED) return errnoError(fmt::format("mmap UMEM ({} MiB)", umemBytes_ >> 20));
-  umemArea_ = static_cast<uint8_t*>(mem);
+  const size_t bytes = size_t{opts_.umemFrames} * opts_.frameSize;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) return errnoError(fmt::format("mmap UMEM ({} MiB)", bytes >> 20));
+  umemArea_ = UmemArea(static_cast<uint8_t*>(mem), bytes);
 
   xsk_umem_config ucfg{};
   ucfg.fill_size = opts_.ringSize;
@@ -60,10 +66,12 @@ Result<void> XskReceiver::init() {
   ucfg.frame_size = opts_.frameSize;
   ucfg.frame_headroom = 0;
   ucfg.flags = 0;
-  int rc = ::xsk_umem__create(&umem_, umemArea_, umemBytes_, &fill_, &comp_, &ucfg);
+  xsk_umem* umem = nullptr;
+  int rc = ::xsk_umem__create(&umem, umemArea_.get(), bytes, &fill_, &comp_, &ucfg);
   if (rc < 0)
     return sysError(rc, fmt::format("xsk_umem__create ({} MiB; registering it needs CAP_IPC_LOCK or RLIMIT_MEMLOCK)",
-                                    umemBytes_ >> 20));
+                                    bytes >> 20));
+  umem_.reset(umem);
 
   xsk_socket_config scfg{};
   scfg.rx_size = opts_.ringSize;
@@ -72,9 +80,18 @@ Result<void> XskReceiver::init() {
   scfg.xdp_flags = 0;
   // Without XDP_COPY/XDP_ZEROCOPY the kernel tries zero-copy and falls back to copy mode.
   scfg.bind_flags = static_cast<__u16>(XDP_USE_NEED_WAKEUP | (opts_.forceCopy ? XDP_COPY : 0));
-  rc = ::xsk_socket__create(&xsk_, opts_.ifname.c_str(), opts_.queue, umem_, &rx_, nullptr, &scfg);
+  xsk_socket* xsk = nullptr;
+  // EBUSY: the queue still has a socket bound. The kernel releases a closed socket's queue
+  // asynchronously, so right after the previous agent exited (or crashed) it can take a moment.
+  for (int attempt = 0;; ++attempt) {
+    rc = ::xsk_socket__create(&xsk, opts_.ifname.c_str(), opts_.queue, umem_.get(), &rx_, nullptr, &scfg);
+    if (rc != -EBUSY || attempt == kBusyRetries) break;
+    std::this_thread::sleep_for(kBusyRetryDelay);
+  }
+  if (rc == -EBUSY) return sysError(rc, "xsk_socket__create (another AF_XDP socket is bound to this queue)");
   if (rc < 0) return sysError(rc, "xsk_socket__create");
-  fd_ = ::xsk_socket__fd(xsk_);
+  xsk_.reset(xsk);
+  fd_ = ::xsk_socket__fd(xsk_.get());
 
   xdp_options xo{};
   socklen_t len = sizeof xo;
@@ -95,12 +112,7 @@ Result<void> XskReceiver::init() {
   return {};
 }
 
-XskReceiver::~XskReceiver() {
-  stop();
-  if (xsk_) ::xsk_socket__delete(xsk_);
-  if (umem_) ::xsk_umem__delete(umem_);
-  if (umemArea_) ::munmap(umemArea_, umemBytes_);
-}
+XskReceiver::~XskReceiver() { stop(); }
 
 void XskReceiver::start() {
   thread_ = std::thread([this] {
@@ -167,8 +179,8 @@ void XskReceiver::handle(uint64_t addr, uint32_t len) {
   const uint64_t frame = addr & ~(uint64_t{opts_.frameSize} - 1);
   const XskPort* port = nullptr;
   agent_pkt pkt{};
-  if (addr + len <= umemBytes_ && addr - frame + len <= opts_.frameSize) {
-    const uint8_t* data = umemArea_ + addr;
+  if (addr + len <= umemArea_.size() && addr - frame + len <= opts_.frameSize) {
+    const uint8_t* data = umemArea_.get() + addr;
     if (agent_parse_frame(data, data + len, &pkt) == AGENT_PARSE_UDP && !pkt.fragment && !pkt.bad_len) {
       const uint16_t dport = ntohs(pkt.dport);
       for (const XskPort& p : ports_)

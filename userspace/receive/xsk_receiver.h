@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/rate_limited_log.h"
@@ -36,6 +37,36 @@
 #include "receive/datagram.h"
 
 namespace jagent::receive {
+
+// Owners of libxdp's AF_XDP objects, named after the C types. A socket must go before its UMEM.
+struct XskSocketDelete {
+  void operator()(xsk_socket* s) const noexcept { ::xsk_socket__delete(s); }
+};
+struct XskUmemDelete {
+  void operator()(xsk_umem* u) const noexcept { ::xsk_umem__delete(u); }
+};
+using XskSocket = std::unique_ptr<xsk_socket, XskSocketDelete>;
+using XskUmem = std::unique_ptr<xsk_umem, XskUmemDelete>;
+
+// The UMEM's memory: an anonymous mapping.
+class UmemArea {
+ public:
+  UmemArea() = default;
+  UmemArea(uint8_t* p, size_t len) noexcept : p_(p), len_(len) {}
+  UmemArea(UmemArea&& o) noexcept : p_(std::exchange(o.p_, nullptr)), len_(o.len_) {}
+  UmemArea& operator=(UmemArea&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(len_, o.len_);
+    return *this;
+  }
+  ~UmemArea();
+  [[nodiscard]] uint8_t* get() const noexcept { return p_; }
+  [[nodiscard]] size_t size() const noexcept { return len_; }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t len_ = 0;
+};
 
 // Where the datagrams of one UDP port go, and what they count.
 struct XskPort {
@@ -98,14 +129,14 @@ class XskReceiver final : public BufferOwner {
   XskCounters counters_;
   uint32_t frameShift_ = 12;
 
-  uint8_t* umemArea_ = nullptr;
-  size_t umemBytes_ = 0;
-  xsk_umem* umem_ = nullptr;
-  xsk_socket* xsk_ = nullptr;
+  // Declared in teardown order reversed: the socket goes first, then the UMEM, then its memory.
+  UmemArea umemArea_;
+  XskUmem umem_;
+  XskSocket xsk_;
   xsk_ring_prod fill_{};
   xsk_ring_cons comp_{};
   xsk_ring_cons rx_{};
-  int fd_ = -1;                 // owned by xsk_
+  int fd_ = -1;                 // owned by xsk_ (xsk_socket__fd)
   bool inMap_ = false;
   bool zeroCopy_ = false;
   UniqueFd wakeFd_;             // eventfd: stop, or frames returned while the thread waits

@@ -62,6 +62,7 @@ std::string failureReason(std::string_view outcome) {
   if (starts("malformed")) return "bad_response";
   if (starts("application error")) return "application_error";
   if (starts("request could not be encoded")) return "encode";
+  if (starts("timed out after the request was sent")) return "timeout_after_send";  // outcome unknown too
   if (starts("deadline exceeded") || starts("timed out")) return "timeout";
   if (starts("no collector connection")) return "no_connection";
   const size_t colon = outcome.find(':');
@@ -323,8 +324,8 @@ void TChannelReporter::finish(std::unique_ptr<Call> call, const char* outcome) {
     registry_.counter("jaeger_agent_reporter_batches_failed", "Batches that failed to be submitted, by reason", l)
         .inc(call->batches);
     registry_.counter("jaeger_agent_reporter_spans_failed",
-                      "Spans that failed to be submitted, by reason (connection_lost_after_send: the collector may "
-                      "have processed them before the connection died)", l)
+                      "Spans that failed to be submitted, by reason (connection_lost_after_send and "
+                      "timeout_after_send: the request reached the collector's socket, which may have processed it)", l)
         .inc(call->spans);
     uint64_t suppressed = 0;
     if (errorLog_.allow(&suppressed))
@@ -698,7 +699,11 @@ void TChannelReporter::expire(Clock::time_point now) {
       if (now >= f.deadline) overdue.push_back(id);
     for (uint32_t id : overdue) {
       p->partial.erase(id);
-      completeCall(*p, id, false, "timed out waiting for the collector", false);
+      // Fully written and unanswered: the collector may have processed it (its answer is just
+      // late), so this is an outcome-unknown failure, not a definite one.
+      const bool sent = p->written >= p->inflight[id].endPos;
+      completeCall(*p, id, false,
+                   sent ? "timed out after the request was sent" : "timed out before the request was sent", false);
     }
   }
 }
