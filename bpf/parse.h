@@ -53,11 +53,15 @@ enum agent_parse_status {
 	AGENT_PARSE_ERROR,          /* truncated or malformed L2/L3/L4 header */
 };
 
-/* Wire layouts not in the UAPI headers (RFC 8200 §4.3-4.5, IEEE 802.1Q). */
+/*
+ * Wire layouts (RFC 791, 768, 8200 §4.3-4.5, IEEE 802.1Q). Packed: headers sit at any offset (an
+ * IPv4 header after a 14-byte Ethernet header is not 4-byte aligned), and reading a field through
+ * a misaligned struct pointer is undefined behaviour in C and C++ (UBSan checks it in userspace).
+ */
 struct agent_vlan_hdr {
 	__be16 tci;
 	__be16 encap_proto;
-};
+} __attribute__((packed));
 
 struct agent_ip6_hdr {
 	__be32 vtc_flow; /* version:4 traffic class:8 flow label:20 */
@@ -66,19 +70,19 @@ struct agent_ip6_hdr {
 	__u8 hop_limit;
 	__u8 saddr[16];
 	__u8 daddr[16];
-};
+} __attribute__((packed));
 
 struct agent_ip6_opt_hdr {
 	__u8 nexthdr;
 	__u8 hdrlen;
-};
+} __attribute__((packed));
 
 struct agent_ip6_frag_hdr {
 	__u8 nexthdr;
 	__u8 reserved;
 	__be16 frag_off; /* offset:13 (8-byte units) res:2 M:1 */
 	__be32 identification;
-};
+} __attribute__((packed));
 
 struct agent_ip4_hdr {
 	__u8 version_ihl;
@@ -91,14 +95,14 @@ struct agent_ip4_hdr {
 	__be16 check;
 	__be32 saddr;
 	__be32 daddr;
-};
+} __attribute__((packed));
 
 struct agent_udp_hdr {
 	__be16 source;
 	__be16 dest;
 	__be16 len;
 	__be16 check;
-};
+} __attribute__((packed));
 
 struct agent_pkt {
 	const __u8 *l3;       /* IPv4 or IPv6 header (for the peer address) */

@@ -11,9 +11,13 @@ BUILD_PKGS=(
   liburing-dev libthrift-dev thrift-compiler libboost-dev
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
-  iproute2 nodejs npm python3 yamllint python3-yaml
+  iproute2 python3 yamllint python3-yaml
   gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
 )
+# Node.js and npm run the interop peers. This machine image ships nodesource's nodejs, which
+# bundles npm and conflicts with Debian's npm package: install Debian's only where they are absent.
+command -v node > /dev/null 2>&1 || BUILD_PKGS+=(nodejs)
+command -v npm > /dev/null 2>&1 || BUILD_PKGS+=(npm)
 # kubectl (for `kubectl kustomize` in the deploy tests): this machine image ships one (google-cloud-cli);
 # Debian's kubernetes-client conflicts with it, so install that only when there is none.
 command -v kubectl > /dev/null 2>&1 || BUILD_PKGS+=(kubernetes-client)
