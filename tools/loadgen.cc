@@ -29,6 +29,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -720,12 +721,19 @@ int main(int argc, char** argv) {
     if (o.count != 0 && quota == 0) continue;
     senders.push_back(std::make_unique<Sender>(o, pool, target, i, quota, o.rate / o.threads));
   }
+  rusage before{};  // the pool generation above is not part of sending
+  ::getrusage(RUSAGE_SELF, &before);
   const double start = nowSec();
   const double end = o.duration > 0 ? start + o.duration : 0;
   std::vector<std::thread> threads;
   for (auto& s : senders) threads.emplace_back([&s, start, end] { s->run(start, end); });
   for (auto& t : threads) t.join();
   const double elapsed = nowSec() - start;
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto toSec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+  const double cpuUser = toSec(ru.ru_utime) - toSec(before.ru_utime);
+  const double cpuSys = toSec(ru.ru_stime) - toSec(before.ru_stime);
 
   Totals sum;
   for (const auto& s : senders) {
@@ -751,13 +759,14 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"encoding\":\"%s\",\"size\":\"%s\",\"max_bytes\":%zu,\"threads\":%u,\"rate\":%.1f,\"seed\":%llu,"
         "\"templates\":%u,\"datagrams\":%llu,\"spans\":%llu,\"bytes\":%llu,\"send_errors\":%llu,\"would_block\":%llu,"
-        "\"checksum\":%llu,\"elapsed_s\":%.6f,\"pool_avg_bytes\":%.1f,\"pool_avg_spans\":%.3f,\"spans_per_datagram\":%zu}\n",
+        "\"checksum\":%llu,\"elapsed_s\":%.6f,\"pool_avg_bytes\":%.1f,\"pool_avg_spans\":%.3f,\"spans_per_datagram\":%zu,"
+        "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f}\n",
         encodingName(o.encoding), o.sizeName.c_str(), o.maxBytes, o.threads, o.rate,
         static_cast<unsigned long long>(o.seed), templates, static_cast<unsigned long long>(sum.datagrams),
         static_cast<unsigned long long>(sum.spans), static_cast<unsigned long long>(sum.bytes),
         static_cast<unsigned long long>(sum.sendErrors), static_cast<unsigned long long>(sum.wouldBlock),
         static_cast<unsigned long long>(sum.checksum), elapsed, static_cast<double>(poolBytes) / templates,
-        static_cast<double>(poolSpans) / templates, spansPer);
+        static_cast<double>(poolSpans) / templates, spansPer, cpuUser, cpuSys);
     std::fflush(stdout);
   }
   return 0;

@@ -119,6 +119,14 @@ def snmp(netns=None):
     return out
 
 
+def cpu_times():
+    """System-wide jiffies from /proc/stat: (busy, softirq, total)."""
+    f = [int(x) for x in read_file("/proc/stat").splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    return total - idle - iowait, softirq, total
+
+
 def loadavg():
     return read_file("/proc/loadavg").split()[:3]
 
@@ -307,6 +315,7 @@ class Runner:
         veth0 = veth.drops() if veth is not None else 0
         la0 = loadavg()
         cpu0 = proc_cpu_ticks(agent.pid)
+        sys0 = cpu_times()
         t0 = time.time()
         perf = None
         if perf_out:
@@ -321,6 +330,7 @@ class Runner:
             if time.time() - t0 > duration + 60:
                 lgp.kill()
                 raise BenchError("loadgen did not finish")
+        sys1 = cpu_times()  # machine-wide CPU while the generator ran (not the drain)
         out = lgp.stdout.read().strip().splitlines()
         if lgp.returncode != 0 or not out:
             raise BenchError("loadgen failed: " + read_file(os.path.join(d, "loadgen.err"))[-1000:])
@@ -385,6 +395,9 @@ class Runner:
             "agent_cpu_us_per_span": 1e6 * (cpu1 - cpu0) / CLK_TCK / delivered if delivered else None,
             "agent_cores": (cpu1 - cpu0) / CLK_TCK / window,
             "agent_hwm_mib": hwm / 1024.0, "agent_rss_max_mib": rss_max / 1024.0,
+            "machine_busy_pct": 100.0 * (sys1[0] - sys0[0]) / max(1, sys1[2] - sys0[2]),
+            "machine_softirq_pct": 100.0 * (sys1[1] - sys0[1]) / max(1, sys1[2] - sys0[2]),
+            "loadgen_cpu_s": sent.get("cpu_user_s", 0) + sent.get("cpu_sys_s", 0),
             "sink_cpu_s": sk["cpu_user_s"] + sk["cpu_sys_s"],
             "sink_cpu_us_per_span": 1e6 * (sk["cpu_user_s"] + sk["cpu_sys_s"]) / delivered if delivered else None,
             "sink": sk, "totals": totals, "counted_drop_spans": counted, "identity_gap": gap,
@@ -486,8 +499,8 @@ def machine_description():
 def case_table(rows):
     h = ("| offered spans/s | offered dgram/s | delivered spans/s | delivered dgram/s | loss % | agent CPU µs/span "
          "| agent cores | agent peak RSS MiB | sink CPU µs/span | kernel drops (dgrams) | queue drops | reporter drops "
-         "| identity sent = delivered + counted | load avg |\n"
-         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+         "| identity sent = delivered + counted | machine CPU busy % (softirq) | load avg |\n"
+         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
     lines = []
     for r in rows:
         t = r["totals"]
@@ -504,14 +517,15 @@ def case_table(rows):
             ident += "; AF_XDP drops %s" % fmt_int(r["xsk_drops"])
         if r["identity_gap"] == 0 and r["loss_pct"] == 0 and r["checksum_match"]:
             ident = "exact, checksum ok"
-        lines.append("| %s | %s | %s | %s | %.3f | %s | %.2f | %.0f | %s | %s | %s | %s | %s | %s |" % (
+        busy = ("%.0f (%.0f)" % (r["machine_busy_pct"], r["machine_softirq_pct"])) if "machine_busy_pct" in r else "-"
+        lines.append("| %s | %s | %s | %s | %.3f | %s | %.2f | %.0f | %s | %s | %s | %s | %s | %s | %s |" % (
             offered, fmt_int(r["offered_dps"]), fmt_int(r["delivered_sps"]), fmt_int(r["delivered_dps"]),
             r["loss_pct"],
             "%.2f" % r["agent_cpu_us_per_span"] if r["agent_cpu_us_per_span"] else "-",
             r["agent_cores"], r["agent_hwm_mib"],
             "%.2f" % r["sink_cpu_us_per_span"] if r["sink_cpu_us_per_span"] else "-",
             fmt_int(t["udp_kernel_drops"]), fmt_int(t["udp_dropped"]), fmt_int(t["dropped_spans"] + t["failed_spans"]),
-            ident, "/".join(r["loadavg_before"][:1] + r["loadavg_after"][:1])))
+            ident, busy, "/".join(r["loadavg_before"][:1] + r["loadavg_after"][:1])))
     return h + "\n".join(lines) + "\n"
 
 

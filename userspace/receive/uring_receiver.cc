@@ -16,6 +16,7 @@ namespace {
 
 constexpr uint16_t kBufferGroup = 0;
 constexpr uint64_t kRecvTag = 1;
+constexpr uint64_t kCancelTag = 2;
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -174,6 +175,7 @@ void UringReceiver::pollKernelDrops() {
 }
 
 void UringReceiver::handle(const io_uring_cqe* cqe) {
+  if (::io_uring_cqe_get_data64(cqe) != kRecvTag) return;
   if (!(cqe->flags & IORING_CQE_F_MORE)) armed_ = false;
   if (cqe->res < 0) {
     if (cqe->res != -ENOBUFS) counters_.readErrors.inc();  // ENOBUFS = all buffers lent: back-pressure
@@ -243,6 +245,35 @@ void UringReceiver::run() {
       pollKernelDrops();
       nextDropPollNs_ = now + 100'000'000;
     }
+  }
+  cancelReceive();
+}
+
+void UringReceiver::cancelReceive() {
+  // A multishot recvmsg left armed keeps a reference to the socket until io_uring tears the ring
+  // down, which it does asynchronously after io_uring_queue_exit: a restarted agent would then
+  // find the port still bound. Cancel it and reap its final completion (the one without F_MORE)
+  // so the socket is really closed when the receiver is destroyed.
+  if (!armed_) return;
+  io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+  if (!sqe) {
+    ::io_uring_submit(&ring_);
+    sqe = ::io_uring_get_sqe(&ring_);
+  }
+  if (!sqe) return;
+  ::io_uring_prep_cancel64(sqe, kRecvTag, 0);
+  ::io_uring_sqe_set_data64(sqe, kCancelTag);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (armed_ && std::chrono::steady_clock::now() < deadline) {
+    __kernel_timespec ts{0, 50'000'000};
+    io_uring_cqe* cqe = nullptr;
+    ::io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    io_uring_cqe* cqes[64];
+    const unsigned n = ::io_uring_peek_batch_cqe(&ring_, cqes, 64);
+    // A datagram that completes meanwhile is handled like any other (the decode workers are
+    // still running at this point of the shutdown), so nothing read from the socket is lost.
+    for (unsigned i = 0; i < n; ++i) handle(cqes[i]);
+    ::io_uring_cq_advance(&ring_, n);
   }
 }
 

@@ -74,6 +74,7 @@ class UringReceiver final : public BufferOwner {
   void drainReturned();
   void handle(const io_uring_cqe* cqe);
   void pollKernelDrops();
+  void cancelReceive();
 
   Options opts_;
   DatagramSink& sink_;
