@@ -398,8 +398,8 @@ def scenario_restart(node, dep, binary, env, out):
             dl.fail(f"after SIGTERM the pins are still there: {state['pins']}")
         if how == "SIGTERM" and state["xdp_attached"]:
             dl.fail("after SIGTERM the XDP program is still attached to eth0, so the next agent cannot attach "
-                    "(libxdp looks the program up by id to detach it, which needs CAP_SYS_ADMIN; "
-                    "deploy/README.md, Upgrade, known limitation)")
+                    "(the agent detaches its own fd with XDP_FLAGS_REPLACE when libxdp cannot; "
+                    "deploy/README.md, Upgrade)")
         if how == "SIGKILL" and not state["pins"]:
             dl.fail("after SIGKILL the pins are gone; deploy/README.md says they stay until the next agent")
         agent = start_agent(node, dep, binary, env, name=f"agent{i}b")

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <linux/ethtool.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -129,6 +130,41 @@ void removeStale(const std::string& ifname, int ifindex) {
   }
 }
 
+// Our program is also pinned (next to the maps) so that a later agent can find it without
+// CAP_SYS_ADMIN: libxdp looks attached programs up by id (BPF_PROG_GET_FD_BY_ID), which the
+// kernel allows only with CAP_SYS_ADMIN, while opening a pin needs just access to bpffs.
+constexpr const char* kProgPin = "agent_xdp_prog";
+
+// Detaches `progFd` from `ifindex` if it is the program attached there alone (not through a
+// dispatcher), atomically (XDP_FLAGS_REPLACE): needs CAP_NET_ADMIN only.
+bool detachLegacy(int ifindex, int progFd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  if (bpf_obj_get_info_by_fd(progFd, &info, &len) != 0) return false;
+  LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  if (bpf_xdp_query(ifindex, 0, &q) != 0) return false;
+  __u32 flags;
+  if (q.attach_mode == XDP_ATTACHED_DRV && q.drv_prog_id == info.id) flags = XDP_FLAGS_DRV_MODE;
+  else if (q.attach_mode == XDP_ATTACHED_SKB && q.skb_prog_id == info.id) flags = XDP_FLAGS_SKB_MODE;
+  else return false;
+  LIBBPF_OPTS(bpf_xdp_attach_opts, a, .old_prog_fd = progFd);
+  return bpf_xdp_attach(ifindex, -1, flags | XDP_FLAGS_REPLACE, &a) == 0;
+}
+
+// A program pinned by an agent that did not exit cleanly (crash, SIGKILL): detach it from every
+// interface where it is still attached, then drop the pin.
+void removeStaleFromPin(const std::string& pinPath, const std::vector<std::pair<std::string, int>>& ifaces) {
+  if (pinPath.empty()) return;
+  const std::string path = pinPath + "/" + kProgPin;
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd) return;
+  for (const auto& [name, ifindex] : ifaces)
+    if (detachLegacy(ifindex, fd.get()))
+      spdlog::warn("XDP on {}: replacing a stale {} program left by an agent that did not exit cleanly (found by its pin)", name,
+                   AGENT_PROG_NAME);
+  ::unlink(path.c_str());
+}
+
 }  // namespace
 
 Result<XdpMode> parseXdpMode(std::string_view s) {
@@ -159,7 +195,10 @@ struct XdpProgram::Attachment {
 
   ~Attachment() {
     const int rc = xdp_program__detach(prog, ifindex, mode, 0);
-    if (rc < 0) spdlog::warn("XDP on {}: detach failed: {}", ifname, std::strerror(-rc));
+    // libxdp finds the attached program by id, which needs CAP_SYS_ADMIN; with only
+    // CAP_NET_ADMIN (the DaemonSet's set) detach our own fd directly instead.
+    if (rc < 0 && !detachLegacy(ifindex, xdp_program__fd(prog)))
+      spdlog::warn("XDP on {}: detach failed: {}", ifname, std::strerror(-rc));
   }
 };
 
@@ -240,12 +279,22 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::attach(const XdpProgramOptions& 
   if (const long err = libxdp_get_error(xp); err || !xp) return sysError(err ? static_cast<int>(err) : EINVAL, "libxdp: program from skeleton");
   self.xdpProg_.reset(xp);
 
+  std::vector<std::pair<std::string, int>> ifaces;
+  for (const Interface& iface : self.ifaces_) ifaces.emplace_back(iface.name, static_cast<int>(iface.ifindex));
+  removeStaleFromPin(self.pinPath_, ifaces);
   for (Interface& iface : self.ifaces_) {
     removeStale(iface.name, static_cast<int>(iface.ifindex));
     if (auto ok = self.attachTo(iface, opts.mode); !ok) return Unexpected(ok.error());
   }
   if (auto ok = self.afterLoad(); !ok) return Unexpected(ok.error());
   if (auto ok = self.pinMaps(); !ok) return Unexpected(ok.error());
+  if (!self.pinPath_.empty()) {
+    const std::string path = self.pinPath_ + "/" + kProgPin;
+    ::unlink(path.c_str());
+    if (bpf_obj_pin(xdp_program__fd(self.xdpProg_.get()), path.c_str()) != 0)
+      return errnoError(fmt::format("pin {}", path));
+    self.pinned_.push_back(path);
+  }
   return p;
 }
 
