@@ -312,7 +312,9 @@ Result<void> XdpProgram::attachTo(Interface& iface, XdpMode mode) {
   }
   if (rc < 0) {
     std::string hint;
-    if (rc == -EPERM || rc == -EACCES) hint = " (needs CAP_BPF and CAP_NET_ADMIN, or root)";
+    // The verifier refuses our packet-pointer arithmetic without CAP_PERFMON, which libbpf also
+    // reports as EPERM/EACCES, so name all three.
+    if (rc == -EPERM || rc == -EACCES) hint = " (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or root)";
     else if (rc == -EOPNOTSUPP) hint = fmt::format(" (the {} driver has no XDP support in this mode)", iface.name);
     else if (rc == -EBUSY || rc == -EEXIST) hint = " (another XDP program that does not use libxdp's dispatcher is attached)";
     return sysError(rc, fmt::format("attach XDP to {} in {} mode{}", iface.name, xdpModeName(used), hint));

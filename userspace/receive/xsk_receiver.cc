@@ -89,6 +89,7 @@ Result<void> XskReceiver::init() {
     std::this_thread::sleep_for(kBusyRetryDelay);
   }
   if (rc == -EBUSY) return sysError(rc, "xsk_socket__create (another AF_XDP socket is bound to this queue)");
+  if (rc == -EPERM || rc == -EACCES) return sysError(rc, "xsk_socket__create (AF_XDP sockets need CAP_NET_RAW)");
   if (rc < 0) return sysError(rc, "xsk_socket__create");
   xsk_.reset(xsk);
   fd_ = ::xsk_socket__fd(xsk_.get());
