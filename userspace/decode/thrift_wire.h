@@ -209,17 +209,23 @@ class CompactReader : public ReaderBase {
 
   // Varints: at most 5 bytes for 32-bit values and 10 for 64-bit ones (longer ⇒ kBadVarint);
   // excess high bits of the last byte are dropped, as Apache Thrift does.
-  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint32(uint32_t& out) noexcept {
-    if (remaining() >= 5) [[likely]] {
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint32(uint32_t& out) noexcept { return readVarint<uint32_t, 5>(out); }
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint64(uint64_t& out) noexcept { return readVarint<uint64_t, 10>(out); }
+
+  // The fast path reads without bounds checks when the longest legal varint fits in what is
+  // left; the slow path checks every byte.
+  template <typename T, int kMaxBytes>
+  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint(T& out) noexcept {
+    if (remaining() >= kMaxBytes) [[likely]] {
       const uint8_t* p = p_;
-      uint32_t b = p[0];
+      T b = p[0];
       if (b < 0x80) {
         out = b;
         p_ = p + 1;
         return true;
       }
-      uint32_t v = b & 0x7F;
-      for (int i = 1; i < 5; ++i) {
+      T v = b & 0x7F;
+      for (int i = 1; i < kMaxBytes; ++i) {
         b = p[i];
         v |= (b & 0x7F) << (7 * i);
         if (b < 0x80) {
@@ -231,33 +237,9 @@ class CompactReader : public ReaderBase {
       return fail(RejectReason::kBadVarint);
     }
     uint64_t v;
-    if (!readVarintSlow(v, 5)) return false;
-    out = static_cast<uint32_t>(v);
+    if (!readVarintSlow(v, kMaxBytes)) return false;
+    out = static_cast<T>(v);
     return true;
-  }
-
-  [[nodiscard]] JAGENT_WIRE_INLINE bool readVarint64(uint64_t& out) noexcept {
-    if (remaining() >= 10) [[likely]] {
-      const uint8_t* p = p_;
-      uint64_t b = p[0];
-      if (b < 0x80) {
-        out = b;
-        p_ = p + 1;
-        return true;
-      }
-      uint64_t v = b & 0x7F;
-      for (int i = 1; i < 10; ++i) {
-        b = p[i];
-        v |= (b & 0x7F) << (7 * i);
-        if (b < 0x80) {
-          out = v;
-          p_ = p + i + 1;
-          return true;
-        }
-      }
-      return fail(RejectReason::kBadVarint);
-    }
-    return readVarintSlow(out, 10);
   }
 
   [[nodiscard]] JAGENT_WIRE_INLINE bool readFieldHeader(FieldHeader& f, int16_t& lastId) noexcept {
