@@ -77,12 +77,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_ms() { date +%s%3N; }
-wait_for() {  # wait_for <condition> <seconds>
-  local deadline=$(( $(now_ms) + $2 * 1000 ))
-  while ! eval "$1"; do (( $(now_ms) < deadline )) || return 1; sleep 0.05; done
-}
-lines() { if [[ -f $1 ]]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
+# shellcheck source=../lib/common.sh
+source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for
 
 # --- namespaces, veth, bpffs ----------------------------------------------------------------
 ip netns add "$ns_a" || die "ip netns add"

@@ -71,18 +71,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "run_interop: $*"; }
-now_ms() { date +%s%3N; }
-lines() { if [[ -f $1 ]]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
-
-# Waits until $1 (a command) succeeds, at most $2 seconds; returns 1 on timeout.
-wait_for() {
-  local cond=$1 limit=$2 deadline
-  deadline=$(( $(now_ms) + limit * 1000 ))
-  while ! eval "$cond"; do
-    (( $(now_ms) < deadline )) || return 1
-    sleep 0.05
-  done
-}
+# shellcheck source=../lib/common.sh
+source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector
 
 # Free loopback UDP ports (the kernel picks; tiny race until the agent binds them).
 read -r port_binary port_compact port_zipkin < <(python3 - << 'EOF'
@@ -99,13 +89,7 @@ EOF
 
 # --- collector ------------------------------------------------------------------------------
 received=$work/received.jsonl
-node "$here/collector.js" 0 "$received" "$work/collector-stats.json" \
-  > "$work/collector.out" 2> "$work/collector.err" &
-collector_pid=$!
-wait_for "grep -q '^ready ' '$work/collector.out' || ! kill -0 $collector_pid 2>/dev/null" 10 ||
-  die "collector did not start within 10 s: $(tail -5 "$work/collector.err")"
-kill -0 "$collector_pid" 2> /dev/null || die "collector exited: $(tail -5 "$work/collector.err")"
-collector_port=$(awk '/^ready /{print $2; exit}' "$work/collector.out")
+start_collector "$here/collector.js" "$received" "$work/collector-stats.json" "$work"
 log "collector (tchannel-node) on 127.0.0.1:$collector_port"
 
 # --- agent ----------------------------------------------------------------------------------

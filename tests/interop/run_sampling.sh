@@ -55,14 +55,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "run_sampling: $*"; }
-now_ms() { date +%s%3N; }
-wait_for() {  # <condition> <seconds>
-  local deadline=$(( $(now_ms) + $2 * 1000 ))
-  while ! eval "$1"; do
-    (( $(now_ms) < deadline )) || return 1
-    sleep 0.05
-  done
-}
+# shellcheck source=../lib/common.sh
+source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector
 failures=()
 fail() { failures+=("$*"); echo "run_sampling: FAIL $*" >&2; }
 
@@ -112,13 +106,7 @@ scrape() {  # <name>: scrape /metrics into $work/<name>.txt and parse into $work
 }
 
 # --- collector ------------------------------------------------------------------------------
-node "$here/sampling_collector.js" 0 "$work/spans.jsonl" "$work/collector-stats.json" \
-  > "$work/collector.out" 2> "$work/collector.err" &
-collector_pid=$!
-wait_for "grep -q '^ready ' '$work/collector.out' || ! kill -0 $collector_pid 2>/dev/null" 10 ||
-  die "collector did not start: $(tail -3 "$work/collector.err")"
-kill -0 "$collector_pid" 2> /dev/null || die "collector exited: $(tail -5 "$work/collector.err")"
-collector_port=$(awk '/^ready /{print $2; exit}' "$work/collector.out")
+start_collector "$here/sampling_collector.js" "$work/spans.jsonl" "$work/collector-stats.json" "$work"
 log "collector (tchannel-node) on 127.0.0.1:$collector_port"
 
 # --- agent ----------------------------------------------------------------------------------
