@@ -7,7 +7,8 @@
 // At start it builds a pool of distinct datagrams for the size class and encoding with Apache
 // Thrift's generated types (TCompactProtocol / TBinaryProtocol into memory, `emitBatch` or
 // `emitZipkinBatch` envelopes): realistic batches with process tags, 5–30 tags per span of mixed
-// types, logs and references. Then N threads blast them with sendmmsg, paced by a token bucket
+// types (5–8 for datagrams under 4 KB, so that a ~1 KB datagram holds two spans), logs and
+// references. Then N threads blast them with sendmmsg, paced by a token bucket
 // (--rate 0 = as fast as possible), until --duration or --count or SIGINT/SIGTERM.
 //
 // Span ids are made unique per datagram at send time without re-encoding: every span id in the
