@@ -27,7 +27,7 @@ TEST(Config, DefaultsMatchJaegerAgent) {
     EXPECT_EQ(p.queueSize, 1000);
     EXPECT_EQ(p.maxPacketSize, 65000);
     EXPECT_EQ(p.workers, 10);
-    EXPECT_EQ(p.socketBufferSize, 0);
+    EXPECT_EQ(p.socketBufferSize, 8 << 20);  // deliberate difference from jaeger-agent (0), see config.h
   }
   EXPECT_TRUE(c->reporter.hostPorts.empty());
   EXPECT_EQ(c->reporter.reportTimeout.count(), 1000);

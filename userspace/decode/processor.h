@@ -70,6 +70,7 @@ class Processor final : public receive::DatagramSink {
   size_t head_ = 0;
   size_t count_ = 0;
   bool closing_ = false;
+  int idle_ = 0;  // workers waiting on cv_
   std::vector<std::thread> workers_;
 };
 

@@ -29,6 +29,10 @@ constexpr uint64_t kWakeTag = ~uint64_t{0};
 // (a collector host that vanished without a FIN would otherwise hold calls until their ttl).
 constexpr auto kPingInterval = std::chrono::seconds(10);
 constexpr auto kPingTimeout = std::chrono::seconds(5);
+// A peer whose socket is this far behind gets no new calls: they wait in the (bounded) queue
+// instead of piling up a second copy of their bytes in the peer's send buffer.
+constexpr size_t kMaxUnsentPerPeer = 2u << 20;
+constexpr size_t kFreeBodies = 4;
 
 const char* formatName(decode::Format f) { return f == decode::Format::kJaeger ? "jaeger" : "zipkin"; }
 
@@ -242,7 +246,15 @@ void TChannelReporter::emit(const EncodedBatch& batch) noexcept {
       open = std::make_unique<Call>();
       open->format = batch.format;
       open->created = Clock::now();
-      open->body.reserve(std::min(cfg_.batchMaxBytes, std::max<size_t>(size * 2, 4096)));
+      // Reserve the whole call once (growing by doubling copied each 1 MiB body ~1.9 times:
+      // 20 % of the agent's time at 64 KB datagrams), and reuse bodies of finished calls so
+      // steady state allocates nothing.
+      if (!freeBodies_.empty()) {
+        open->body = std::move(freeBodies_.back());
+        freeBodies_.pop_back();
+      } else {
+        open->body.reserve(cfg_.batchMaxBytes + 2 * std::max<size_t>(size, 64 * 1024));
+      }
       doWake = true;  // the I/O thread sends at once if idle, else arms the delay timer
     }
     open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
@@ -334,6 +346,11 @@ void TChannelReporter::finish(std::unique_ptr<Call> call, const char* outcome) {
   }
   queuedBytes_.fetch_sub(call->body.size(), std::memory_order_relaxed);
   queueBytesGauge_.set(static_cast<int64_t>(queuedBytes_.load(std::memory_order_relaxed)));
+  if (call->body.capacity() >= cfg_.batchMaxBytes) {
+    call->body.clear();
+    std::lock_guard lock(mu_);
+    if (freeBodies_.size() < kFreeBodies) freeBodies_.push_back(std::move(call->body));
+  }
 }
 
 void TChannelReporter::startConnect(Peer& p, Clock::time_point now) {
@@ -439,6 +456,9 @@ void TChannelReporter::flushWrites(Peer& p) {
   }
   if (p.outOff == p.out.size()) {
     p.out.clear();
+    p.outOff = 0;
+  } else if (p.outOff > kMaxUnsentPerPeer) {
+    p.out.erase(p.out.begin(), p.out.begin() + static_cast<std::ptrdiff_t>(p.outOff));  // keep the buffer bounded
     p.outOff = 0;
   }
   const bool want = p.outOff < p.out.size() || p.out.size() > 0;
@@ -649,7 +669,7 @@ void TChannelReporter::dispatch(Clock::time_point now) {
       const size_t n = peers_.size();
       for (size_t k = 0; k < n; ++k) {
         auto& p = peers_[(static_cast<size_t>(lastDispatched_) + 1 + k) % n];
-        if (p->state != Peer::State::kReady) continue;
+        if (p->state != Peer::State::kReady || p->out.size() - p->outOff > kMaxUnsentPerPeer) continue;
         if (!best) {
           best = p.get();
           continue;

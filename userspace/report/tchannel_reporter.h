@@ -109,6 +109,7 @@ class TChannelReporter final : public Reporter {
   std::mutex mu_;
   std::unique_ptr<Call> open_[2];             // per format: the call being filled
   std::deque<std::unique_ptr<Call>> ready_;   // closed calls waiting for a peer
+  std::vector<std::vector<uint8_t>> freeBodies_;  // reserved bodies of finished calls, for reuse
   bool closing_ = false;
   Clock::time_point closeDeadline_{};
   std::atomic<size_t> queuedBytes_{0};
