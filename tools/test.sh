@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # The README's "test" command (and what CI runs): installs what is missing, builds once, runs
 # every test suite from that build:
+#   - the unit tests from an ASan+UBSan build (build-asan/);
 #   - ctest in build/: unit, interop (real npm peers), reporter faults, fuzz (60 s, clang),
 #     and the privileged suites (BPF, XDP, netns) which run as root here and skip with a printed
-#     reason only where the capability is truly missing;
-#   - the unit tests again from an ASan+UBSan build (build-asan/).
-# Extra arguments go to the main ctest run (e.g. tools/test.sh -L unit).
+#     reason only where the capability is truly missing. Its summary is the last line.
+# Extra arguments go to ctest and skip the sanitizer pass (e.g. tools/test.sh -L unit).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/tools/setup.sh"
 "$root/tools/build.sh"
 
 status=0
-(cd "$root/build" && ctest --output-on-failure --timeout 900 "$@") || status=$?
-
 if [ $# -eq 0 ]; then
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) =="
   if [ ! -f "$root/build-asan/build.ninja" ]; then
@@ -23,4 +21,7 @@ if [ $# -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$root/build-asan/tests/unit_tests" --gtest_brief=1 || status=$?
 fi
+
+echo "== all suites (ctest in build/) =="
+(cd "$root/build" && ctest --output-on-failure --timeout 900 "$@") || status=$?
 exit $status
