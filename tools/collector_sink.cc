@@ -21,6 +21,7 @@
 // bytes, errors, busy_answered, checksum, cpu seconds) are written to --stats-file on
 // SIGTERM/SIGINT (then it exits 0) and, with --stats-interval-ms, periodically.
 
+#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -67,38 +68,26 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& msg) {
-  if (!msg.empty()) std::fprintf(stderr, "jaeger-collector-sink: %s\n", msg.c_str());
-  std::fprintf(stderr,
-               "usage: jaeger-collector-sink [--host 127.0.0.1] [--port P] [--delay-ms D]\n"
-               "         [--busy-every N | --busy-first N] [--stats-file PATH] [--stats-interval-ms MS]\n");
+  std::cerr << "jaeger-collector-sink: " << msg << "\n";
   std::exit(2);
-}
-
-long parseNumber(const std::string& flag, const char* text, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) usage("bad value for " + flag + ": " + text);
-  return v;
 }
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) usage("missing value for " + flag);
-      return argv[++i];
-    };
-    if (flag == "--host") o.host = value();
-    else if (flag == "--port") o.port = static_cast<int>(parseNumber(flag, value(), 0, 65535));
-    else if (flag == "--delay-ms") o.delayMs = static_cast<int>(parseNumber(flag, value(), 0, 600000));
-    else if (flag == "--busy-every") o.busyEvery = static_cast<uint64_t>(parseNumber(flag, value(), 1, 1L << 40));
-    else if (flag == "--busy-first") o.busyFirst = static_cast<uint64_t>(parseNumber(flag, value(), 0, 1L << 40));
-    else if (flag == "--stats-file") o.statsFile = value();
-    else if (flag == "--stats-interval-ms") o.statsIntervalMs = static_cast<int>(parseNumber(flag, value(), 10, 3600000));
-    else if (flag == "--help" || flag == "-h") usage("");
-    else usage("unknown flag " + flag);
+  CLI::App app{"jaeger-collector-sink: a cheap TChannel collector that validates and counts spans"};
+  app.add_option("--host", o.host, "IPv4 address to listen on");
+  app.add_option("--port", o.port, "TCP port (0 = ephemeral; printed as 'ready <port>')")->check(CLI::Range(0, 65535));
+  app.add_option("--delay-ms", o.delayMs, "hold every span call this long")->check(CLI::Range(0, 600000));
+  app.add_option("--busy-every", o.busyEvery, "answer every Nth span call with a busy error")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--busy-first", o.busyFirst, "answer the first N span calls with a busy error")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  app.add_option("--stats-file", o.statsFile, "JSON stats written on exit (and every --stats-interval-ms)");
+  app.add_option("--stats-interval-ms", o.statsIntervalMs, "stats file period")->check(CLI::Range(10, 3600000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   if (o.busyEvery != 0 && o.busyFirst != 0) usage("--busy-every and --busy-first are exclusive");
   return o;

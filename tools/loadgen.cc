@@ -54,6 +54,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+#include <map>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
@@ -98,72 +100,45 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& msg) {
-  if (!msg.empty()) std::cerr << "jaeger-loadgen: " << msg << "\n";
-  std::cerr << "usage: jaeger-loadgen --target host:port [--encoding compact|binary|zipkin]\n"
-               "         [--size 1k|64k|BYTES] [--rate DATAGRAMS_PER_S (0 = max)] [--threads N]\n"
-               "         [--duration SECONDS] [--count DATAGRAMS] [--seed S] [--batch N (sendmmsg)]\n"
-               "         [--spans PER_DATAGRAM] [--templates N] [--cpus 0,1] [--json]\n";
+  std::cerr << "jaeger-loadgen: " << msg << "\n";
   std::exit(2);
-}
-
-double parseDouble(const std::string& flag, const char* text, double lo, double hi) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text, &end);
-  if (errno != 0 || end == text || *end != '\0' || !(v >= lo && v <= hi)) usage("bad value for " + flag + ": " + text);
-  return v;
-}
-
-uint64_t parseU64(const std::string& flag, const char* text, uint64_t lo, uint64_t hi) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < lo || v > hi)
-    usage("bad value for " + flag + ": " + text);
-  return v;
 }
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) usage("missing value for " + flag);
-      return argv[++i];
-    };
-    if (flag == "--target") o.target = value();
-    else if (flag == "--encoding") {
-      const std::string v = value();
-      if (v == "compact") o.encoding = Encoding::kCompact;
-      else if (v == "binary") o.encoding = Encoding::kBinary;
-      else if (v == "zipkin") o.encoding = Encoding::kZipkin;
-      else usage("bad --encoding " + v);
-    } else if (flag == "--size") {
-      o.sizeName = value();
-      if (o.sizeName == "1k") o.maxBytes = 1000;
-      else if (o.sizeName == "64k") o.maxBytes = 65000;  // jaeger clients' UDPPacketMaxLength
-      else o.maxBytes = parseU64(flag, o.sizeName.c_str(), 400, 65507);
-    } else if (flag == "--rate") o.rate = parseDouble(flag, value(), 0, 1e9);
-    else if (flag == "--threads") o.threads = static_cast<unsigned>(parseU64(flag, value(), 1, kMaxThreads));
-    else if (flag == "--duration") o.duration = parseDouble(flag, value(), 0, 86400);
-    else if (flag == "--count") o.count = parseU64(flag, value(), 0, kMaxSequence);
-    else if (flag == "--seed") o.seed = parseU64(flag, value(), 0, std::numeric_limits<uint64_t>::max());
-    else if (flag == "--batch") o.batch = static_cast<unsigned>(parseU64(flag, value(), 1, 1024));
-    else if (flag == "--spans") o.spans = static_cast<size_t>(parseU64(flag, value(), 1, kMaxSpansPerDatagram));
-    else if (flag == "--templates") o.templates = static_cast<unsigned>(parseU64(flag, value(), 1, 100000));
-    else if (flag == "--cpus") {
-      std::string v = value();
-      size_t pos = 0;
-      while (pos <= v.size()) {
-        const size_t comma = std::min(v.find(',', pos), v.size());
-        o.cpus.push_back(static_cast<int>(parseU64(flag, v.substr(pos, comma - pos).c_str(), 0, 4095)));
-        pos = comma + 1;
-      }
-    } else if (flag == "--json") o.json = true;
-    else if (flag == "--help" || flag == "-h") usage("");
-    else usage("unknown flag " + flag);
+  CLI::App app{"jaeger-loadgen: realistic Jaeger/Zipkin UDP load from N sendmmsg threads"};
+  app.add_option("--target", o.target, "agent host:port")->required();
+  const std::map<std::string, Encoding> encodings{
+      {"compact", Encoding::kCompact}, {"binary", Encoding::kBinary}, {"zipkin", Encoding::kZipkin}};
+  app.add_option("--encoding", o.encoding, "compact | binary | zipkin")->transform(CLI::CheckedTransformer(encodings));
+  app.add_option("--size", o.sizeName, "1k | 64k | BYTES (400..65507)");
+  app.add_option("--rate", o.rate, "datagrams/s over all threads (0 = unpaced)")->check(CLI::Range(0.0, 1e9));
+  app.add_option("--threads", o.threads, "sender threads")->check(CLI::Range(1u, kMaxThreads));
+  app.add_option("--duration", o.duration, "seconds (0 = until --count or a signal)")->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--count", o.count, "datagrams (0 = until --duration or a signal)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{kMaxSequence}));
+  app.add_option("--seed", o.seed, "random seed");
+  app.add_option("--batch", o.batch, "datagrams per sendmmsg")->check(CLI::Range(1u, 1024u));
+  app.add_option("--spans", o.spans, "spans per datagram (default: by size class)")
+      ->check(CLI::Range(size_t{1}, size_t{kMaxSpansPerDatagram}));
+  app.add_option("--templates", o.templates, "distinct datagrams in the pool")->check(CLI::Range(1u, 100000u));
+  app.add_option("--cpus", o.cpus, "pin sender threads, e.g. 0,1")->delimiter(',')->check(CLI::Range(0, 4095));
+  app.add_flag("--json", o.json, "final report as JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  if (o.target.empty()) usage("--target is required");
+  if (o.sizeName == "1k") {
+    o.maxBytes = 1000;
+  } else if (o.sizeName == "64k") {
+    o.maxBytes = 65000;  // jaeger clients' UDPPacketMaxLength
+  } else {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(o.sizeName.c_str(), &end, 10);
+    if (end == o.sizeName.c_str() || *end != '\0' || v < 400 || v > 65507) usage("bad value for --size: " + o.sizeName);
+    o.maxBytes = static_cast<size_t>(v);
+  }
   return o;
 }
 

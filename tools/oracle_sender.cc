@@ -40,6 +40,8 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+#include <map>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
@@ -79,48 +81,31 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& msg) {
-  if (!msg.empty()) std::cerr << "oracle-sender: " << msg << "\n";
-  std::cerr << "usage: oracle-sender --compact-port P [--binary-port P] [--zipkin-port P]\n"
-               "         [--batches N] [--zipkin-batches N] [--seed S] [--out sent.jsonl]\n"
-               "         [--message-type call|oneway|mixed] [--max-packet BYTES] [--pace-us US]\n"
-               "         [--force-binary]  (every datagram TBinaryProtocol: harness self-test)\n";
+  std::cerr << "oracle-sender: " << msg << "\n";
   std::exit(2);
-}
-
-long parseNumber(const std::string& flag, const char* text, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) usage("bad value for " + flag + ": " + text);
-  return v;
 }
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) usage("missing value for " + flag);
-      return argv[++i];
-    };
-    if (flag == "--compact-port") o.compactPort = static_cast<int>(parseNumber(flag, value(), 1, 65535));
-    else if (flag == "--binary-port") o.binaryPort = static_cast<int>(parseNumber(flag, value(), 1, 65535));
-    else if (flag == "--zipkin-port") o.zipkinPort = static_cast<int>(parseNumber(flag, value(), 1, 65535));
-    else if (flag == "--batches") o.batches = static_cast<int>(parseNumber(flag, value(), 0, 1000000));
-    else if (flag == "--zipkin-batches") o.zipkinBatches = static_cast<int>(parseNumber(flag, value(), 0, 1000000));
-    else if (flag == "--seed") o.seed = static_cast<uint64_t>(parseNumber(flag, value(), 0, std::numeric_limits<long>::max()));
-    else if (flag == "--out") o.out = value();
-    else if (flag == "--max-packet") o.maxPacket = static_cast<size_t>(parseNumber(flag, value(), 512, 65507));
-    else if (flag == "--pace-us") o.paceUs = static_cast<int>(parseNumber(flag, value(), 0, 1000000));
-    else if (flag == "--force-binary") o.forceBinary = true;
-    else if (flag == "--message-type") {
-      const std::string v = value();
-      if (v == "call") o.messageType = MessageType::kCall;
-      else if (v == "oneway") o.messageType = MessageType::kOneway;
-      else if (v == "mixed") o.messageType = MessageType::kMixed;
-      else usage("bad --message-type " + v);
-    } else if (flag == "--help" || flag == "-h") usage("");
-    else usage("unknown flag " + flag);
+  CLI::App app{"oracle-sender: seeded random Jaeger/Zipkin batches encoded by Apache Thrift, sent over UDP"};
+  app.add_option("--compact-port", o.compactPort, "agent compact port (jaeger batches)")->check(CLI::Range(1, 65535));
+  app.add_option("--binary-port", o.binaryPort, "agent binary port (every third jaeger batch)")->check(CLI::Range(1, 65535));
+  app.add_option("--zipkin-port", o.zipkinPort, "agent zipkin port")->check(CLI::Range(1, 65535));
+  app.add_option("--batches", o.batches, "jaeger batches")->check(CLI::Range(0, 1000000));
+  app.add_option("--zipkin-batches", o.zipkinBatches, "zipkin datagrams (default: half of --batches with --zipkin-port)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--seed", o.seed, "random seed");
+  app.add_option("--out", o.out, "normalized JSON lines of every span sent");
+  app.add_option("--max-packet", o.maxPacket, "largest datagram")->check(CLI::Range(512, 65507));
+  app.add_option("--pace-us", o.paceUs, "pause between datagrams")->check(CLI::Range(0, 1000000));
+  app.add_flag("--force-binary", o.forceBinary, "every datagram TBinaryProtocol (harness self-test)");
+  const std::map<std::string, MessageType> types{
+      {"call", MessageType::kCall}, {"oneway", MessageType::kOneway}, {"mixed", MessageType::kMixed}};
+  app.add_option("--message-type", o.messageType, "call | oneway | mixed")->transform(CLI::CheckedTransformer(types));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   if (o.compactPort == 0 && o.batches > 0) usage("--compact-port is required when --batches > 0");
   if (o.zipkinBatches < 0) o.zipkinBatches = o.zipkinPort != 0 ? o.batches / 2 : 0;
