@@ -34,12 +34,9 @@ case $mode in all|jaeger-client|oracle) ;; *) die "unknown mode '$mode'";; esac
 if [[ $mode != jaeger-client ]]; then
   [[ -x $oracle_bin ]] || die "oracle sender '$oracle_bin' not found or not executable (build target oracle-sender)"
 fi
-command -v node > /dev/null || die "node not found (tools/setup.sh installs nodejs)"
-command -v python3 > /dev/null || die "python3 not found"
-if [[ ! -d $here/node_modules ]] ||
-   ! (cd "$here" && node -e "require('tchannel/as/thrift'); require('jaeger-client'); require('thriftrw')" 2> /dev/null); then
-  die "npm peers missing in $here/node_modules: run tools/setup-npm.sh"
-fi
+# shellcheck source=../lib/common.sh
+source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector, require_node_peers
+require_node_peers "$here" tchannel/as/thrift jaeger-client thriftrw
 
 spans_target=${INTEROP_SPANS:-1200}
 oracle_batches=${INTEROP_BATCHES:-160}
@@ -71,8 +68,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "run_interop: $*"; }
-# shellcheck source=../lib/common.sh
-source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector
 
 # Free loopback UDP ports (the kernel picks; tiny race until the agent binds them).
 read -r port_binary port_compact port_zipkin < <(python3 - << 'EOF'

@@ -28,12 +28,9 @@ die() { echo "run_sampling: FAIL $*" >&2; exit 1; }
 [[ $# -ge 1 ]] || die "usage: run_sampling.sh <agent-binary>"
 agent_bin=$1
 [[ -x $agent_bin ]] || die "agent binary '$agent_bin' not found or not executable (build target jaeger-xdp-agent)"
-command -v node > /dev/null || die "node not found (tools/setup.sh installs nodejs)"
-command -v python3 > /dev/null || die "python3 not found"
-if [[ ! -d $here/node_modules ]] ||
-   ! (cd "$here" && node -e "require('tchannel/as/thrift'); require('jaeger-client')" 2> /dev/null); then
-  die "npm peers missing in $here/node_modules: run tools/setup-npm.sh"
-fi
+# shellcheck source=../lib/common.sh
+source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector, require_node_peers
+require_node_peers "$here" tchannel/as/thrift jaeger-client
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/jagent-sampling.XXXXXX")
 export JAGENT_IDL_DIR=$root/idl
@@ -55,8 +52,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "run_sampling: $*"; }
-# shellcheck source=../lib/common.sh
-source "$root/tests/lib/common.sh"  # now_ms, lines, wait_for, start_collector
 failures=()
 fail() { failures+=("$*"); echo "run_sampling: FAIL $*" >&2; }
 

@@ -27,3 +27,16 @@ start_collector() {
   kill -0 "$collector_pid" 2> /dev/null || die "collector exited: $(tail -5 "$dir/collector.err")"
   collector_port=$(awk '/^ready /{print $2; exit}' "$dir/collector.out")
 }
+
+# require_node_peers <dir> <module>...: node, python3 and the npm peers in <dir>/node_modules must
+# be there (tools/setup.sh installs node, tools/setup-npm.sh the peers); dies otherwise.
+require_node_peers() {
+  local dir=$1 js=""
+  shift
+  command -v node > /dev/null || die "node not found (tools/setup.sh installs nodejs)"
+  command -v python3 > /dev/null || die "python3 not found"
+  for m in "$@"; do js+="require('$m');"; done
+  if [[ ! -d $dir/node_modules ]] || ! (cd "$dir" && node -e "$js" 2> /dev/null); then
+    die "npm peers missing in $dir/node_modules: run tools/setup-npm.sh"
+  fi
+}

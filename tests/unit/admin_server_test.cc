@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
 #include "agent.h"
 #include "common/unique_fd.h"
 #include "config/config.h"
@@ -153,20 +154,8 @@ TEST(AdminServer, StrictExpositionParserCatchesBrokenText) {
 
 // ---- a whole agent after a known workload ------------------------------------------------------
 
-std::vector<uint8_t> readData(const std::string& name) {
-  std::ifstream f(std::string(JAGENT_TEST_DATA_DIR) + "/" + name, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
 
-void sendUdp(uint16_t port, const std::vector<uint8_t>& payload) {
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM, 0));
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::sendto(fd.get(), payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
-            static_cast<ssize_t>(payload.size()));
-}
+void sendUdp(uint16_t port, const std::vector<uint8_t>& payload) { jagent::testing::sendUdpLoopback(port, payload); }
 
 // A binary emitBatch from client `uuid` with seqNo and ClientStats {full, tooLarge, failed}.
 std::vector<uint8_t> statsBatch(const std::string& uuid, int64_t seqNo, int64_t full, int64_t tooLarge, int64_t failed) {
@@ -211,7 +200,7 @@ TEST(AdminMetricsScrape, ExactCountersAfterAKnownWorkload) {
   EXPECT_EQ(admin.Get("/ready")->status, 200);  // stdout mode: no collector to wait for
 
   const uint16_t compact = (*agent)->udpPort(1), binary = (*agent)->udpPort(2);
-  const auto client = readData("udp_jaeger_client.bin");
+  const auto client = jagent::testing::readTestData("udp_jaeger_client.bin");
   ASSERT_FALSE(client.empty());
   const std::vector<uint8_t> garbage = {'g', 'a', 'r', 'b', 'a', 'g', 'e', '!'};
   const std::vector<uint8_t> truncated(client.begin(), client.begin() + 100);

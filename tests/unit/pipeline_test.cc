@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "test_support.h"
 #include "decode/processor.h"
 #include "metrics/metrics.h"
 #include "receive/uring_receiver.h"
@@ -21,10 +22,7 @@
 namespace jagent {
 namespace {
 
-std::vector<uint8_t> readFile(const std::string& name) {
-  std::ifstream f(std::string(JAGENT_TEST_DATA_DIR) + "/" + name, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using testing::readTestData;
 
 class CapturingReporter final : public report::Reporter {
  public:
@@ -88,15 +86,7 @@ struct Pipeline {
   uint64_t count(const char* name) { return reg.counterSum(name); }
 };
 
-void sendTo(uint16_t port, std::span<const uint8_t> payload) {
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM, 0));
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::sendto(fd.get(), payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
-            static_cast<ssize_t>(payload.size()));
-}
+void sendTo(uint16_t port, std::span<const uint8_t> payload) { testing::sendUdpLoopback(port, payload); }
 
 template <typename Pred>
 bool waitFor(Pred p, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
@@ -118,7 +108,7 @@ class PipelineTest : public ::testing::Test {
 
 TEST_F(PipelineTest, RealClientDatagramsFlowThrough) {
   Pipeline p;
-  const auto pkt = readFile("udp_jaeger_client.bin");
+  const auto pkt = readTestData("udp_jaeger_client.bin");
   ASSERT_FALSE(pkt.empty());
   for (int i = 0; i < 200; ++i) {
     sendTo(p.rx->boundPort(), pkt);
@@ -155,7 +145,7 @@ TEST_F(PipelineTest, BackPressureWhenAllBuffersAreLentLosesNothing) {
   // 4 ring buffers, a slow reporter: datagrams wait in the socket buffer, none are lost.
   Pipeline p(/*queueSize=*/64, /*workers=*/1, /*buffers=*/4);
   p.reporter.slow = true;
-  const auto pkt = readFile("udp_jaeger_client.bin");
+  const auto pkt = readTestData("udp_jaeger_client.bin");
   for (int i = 0; i < 100; ++i) sendTo(p.rx->boundPort(), pkt);
   ASSERT_TRUE(waitFor([&] {
     std::lock_guard lock(p.reporter.mu);
@@ -169,7 +159,7 @@ TEST_F(PipelineTest, FullQueueDropsTheNewestAndCountsIt) {
   // 1-slot queue, many buffers, a slow reporter: the queue overflows and drops are counted.
   Pipeline p(/*queueSize=*/1, /*workers=*/1, /*buffers=*/64);
   p.reporter.slow = true;
-  const auto pkt = readFile("udp_jaeger_client.bin");
+  const auto pkt = readTestData("udp_jaeger_client.bin");
   for (int i = 0; i < 60; ++i) sendTo(p.rx->boundPort(), pkt);
   ASSERT_TRUE(waitFor([&] {
     std::lock_guard lock(p.reporter.mu);

@@ -1,5 +1,6 @@
 // Tests for the TChannel frame codec against the bytes captured from tchannel-node 4.0.1
 // (tests/data/tchannel_small_call_dump.txt, tests/data/frag_frames.json) plus hostile inputs.
+#include "test_support.h"
 #include "report/tchannel_frame.h"
 
 #include <gtest/gtest.h>
@@ -25,13 +26,7 @@ std::span<const uint8_t> asBytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-std::string readFile(const std::string& name) {
-  std::ifstream in(std::string(JAGENT_TEST_DATA_DIR) + "/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string readFile(const std::string& name) { return jagent::testing::readTestText(name); }
 
 Bytes fromHex(std::string_view hex) {
   Bytes out;

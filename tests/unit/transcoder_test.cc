@@ -1,4 +1,5 @@
 // Transcoder: golden datagrams from real clients, summary, agent tags, envelopes.
+#include "test_support.h"
 #include "decode/transcoder.h"
 
 #include <gtest/gtest.h>
@@ -17,11 +18,7 @@ using namespace testing;  // NOLINT: test helpers
 using ::apache::thrift::protocol::T_CALL;
 using ::apache::thrift::protocol::T_ONEWAY;
 
-Bytes readTestFile(const std::string& name) {
-  std::ifstream in(std::string(JAGENT_TEST_DATA_DIR) + "/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+Bytes readTestFile(const std::string& name) { return jagent::testing::readTestData(name); }
 
 // Binary datagram of a strict emitBatch envelope: the output is the Batch struct as sent, i.e.
 // the input minus the envelope, the args field header and the args stop.
