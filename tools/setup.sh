@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 BUILD_PKGS=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev
   liburing-dev libthrift-dev thrift-compiler libboost-dev
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
