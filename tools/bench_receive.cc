@@ -120,7 +120,7 @@ int send(const Args& a) {
 // Counts and gives the buffer straight back.
 class CountingSink final : public receive::DatagramSink {
  public:
-  bool push(receive::Datagram d) noexcept override {
+  bool push(receive::Datagram& d) noexcept override {
     count_.fetch_add(1, std::memory_order_relaxed);
     d.release();
     return true;

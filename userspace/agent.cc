@@ -1,84 +1,158 @@
 #include "agent.h"
 
+#include <sched.h>
+
 #include <spdlog/spdlog.h>
 
 #include "common/net.h"
 #include "report/stdout_reporter.h"
-#include "report/tchannel_reporter.h"
+#include "report/tchannel_transport.h"
 
 namespace jagent {
+namespace {
+
+size_t usableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<size_t>(CPU_COUNT(&set));
+  return 1;
+}
+
+// Receive buffers per (port, shard): server-queue-size rounded down to a power of two, 4..32.
+// Decoding is inline, so buffers come back at once; more would only add resident memory
+// (each holds a max-size packet) without absorbing more than the socket buffer already does.
+unsigned bufferCount(int queueSize) {
+  unsigned n = 4;
+  while (n * 2 <= static_cast<unsigned>(queueSize) && n < 32) n *= 2;
+  return n;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& cfg) {
   std::unique_ptr<Agent> a(new Agent(cfg));
-  metrics::Registry& reg = a->registry_;
-  report::TChannelReporter* tchannel = nullptr;  // for the sampling proxy and readiness
+  a->shards_ = cfg.shards > 0 ? static_cast<size_t>(cfg.shards) : usableCpus();
+  a->clientStats_ = std::make_unique<metrics::ClientStatsTracker>(a->registry_);
+  if (auto ok = a->createReporters(); !ok) return Unexpected(ok.error());
+  if (auto ok = a->createPorts(); !ok) return Unexpected(ok.error());
+  if (auto ok = a->createHttp(); !ok) return Unexpected(ok.error());
+  return a;
+}
 
-  if (cfg.reporter.hostPorts.empty()) {
+Result<void> Agent::createReporters() {
+  if (cfg_.reporter.hostPorts.empty()) {
     spdlog::info("no collector configured (--reporter.tchannel.host-port): printing received batches to stdout");
-    a->reporter_ = std::make_unique<report::StdoutReporter>();
-  } else {
-    auto r = report::TChannelReporter::create(cfg.reporter, reg);
-    if (!r) return Unexpected(r.error());
-    tchannel = r->get();
-    a->reporter_ = std::move(*r);
+    reporters_.push_back(std::make_unique<report::StdoutReporter>());
+    return {};
   }
-  a->clientStats_ = std::make_unique<metrics::ClientStatsTracker>(reg);
+  reporterMetrics_ = std::make_unique<report::ReporterMetrics>(registry_, "tchannel");
+  report::TChannelTransport::Options to;
+  to.hostPorts = cfg_.reporter.hostPorts;
+  to.minPeers = cfg_.reporter.minPeers;
+  to.connCheckTimeout = cfg_.reporter.connCheckTimeout;
+  const auto gauges = report::TChannelTransport::registerGauges(to, registry_, shards_);
+  for (size_t s = 0; s < shards_; ++s) {
+    auto t = report::TChannelTransport::create(to, gauges);
+    if (!t) return Unexpected(t.error());
+    report::ReporterCore::Options co;
+    co.batchMaxBytes = cfg_.reporter.batchMaxBytes;
+    co.batchMaxDelay = cfg_.reporter.batchMaxDelay;
+    // The queue bound is the agent's: each shard gets its share.
+    co.queueMaxBytes = std::max<size_t>(cfg_.reporter.queueMaxBytes / shards_, 2 * cfg_.reporter.batchMaxBytes);
+    co.reportTimeout = cfg_.reporter.reportTimeout;
+    co.threadName = fmt::format("report-{}", s);
+    auto core = std::make_unique<report::ReporterCore>(co, std::move(*t), *reporterMetrics_);
+    cores_.push_back(core.get());
+    reporters_.push_back(std::move(core));
+  }
+  return {};
+}
 
-  for (const config::ProcessorConfig& pc : cfg.processors) {
-    decode::Processor::Options po;
-    po.name = pc.name;
-    po.model = pc.model;
-    po.protocolName = pc.protocolName;
-    po.protocol = pc.protocol;
-    po.queueSize = pc.queueSize;
-    po.workers = pc.workers;
-    po.agentTags = cfg.agentTags;
-    po.clientStats = a->clientStats_.get();
-    auto proc = std::make_unique<decode::Processor>(std::move(po), *a->reporter_, reg);
-
+Result<void> Agent::createPorts() {
+  receivers_.resize(cfg_.processors.size());
+  for (size_t i = 0; i < cfg_.processors.size(); ++i) {
+    const config::ProcessorConfig& pc = cfg_.processors[i];
+    portMetrics_.push_back(std::make_unique<pipeline::PortMetrics>(registry_, pc.model, pc.protocolName));
     auto hp = parseHostPort(pc.hostPort);
     if (!hp) return withContext(hp.error(), "--processor.{}.server-host-port", pc.name);
     auto addr = resolve(*hp, SOCK_DGRAM);
     if (!addr) return withContext(addr.error(), "--processor.{}.server-host-port", pc.name);
     const metrics::Labels l{{"model", pc.model}, {"protocol", pc.protocolName}};
     receive::UdpCounters counters{
-        reg.counter("jaeger_agent_thrift_udp_server_packets_processed", "Datagrams read and queued for decoding", l),
-        reg.counter("jaeger_agent_thrift_udp_server_packets_dropped", "Datagrams dropped because the decode queue was full", l),
-        reg.counter("jaeger_agent_thrift_udp_server_read_errors", "Errors reading from the UDP socket", l),
-        reg.counter("jaeger_agent_thrift_udp_server_packets_too_large",
-                    "Datagrams longer than server-max-packet-size, dropped", l),
-        reg.counter("jaeger_agent_thrift_udp_server_kernel_drops",
-                    "Datagrams the kernel dropped before the agent read them (socket buffer full)", l),
-        reg.gauge("jaeger_agent_thrift_udp_server_packet_size", "Size of the last datagram read", l),
+        registry_.counter("jaeger_agent_thrift_udp_server_packets_processed", "Datagrams read and handed to the decoder", l),
+        registry_.counter("jaeger_agent_thrift_udp_server_packets_dropped",
+                          "Datagrams dropped because the decoder could not take them", l),
+        registry_.counter("jaeger_agent_thrift_udp_server_read_errors", "Errors reading from the UDP socket", l),
+        registry_.counter("jaeger_agent_thrift_udp_server_packets_too_large",
+                          "Datagrams longer than server-max-packet-size, dropped", l),
+        registry_.counter("jaeger_agent_thrift_udp_server_kernel_drops",
+                          "Datagrams the kernel dropped before the agent read them (socket buffer full)", l),
+        registry_.gauge("jaeger_agent_thrift_udp_server_packet_size", "Size of the last datagram read", l),
     };
-    receive::UringReceiver::Options ro;
-    ro.name = pc.name;
-    ro.bind = *addr;
-    ro.maxPacketSize = pc.maxPacketSize;
-    ro.socketBufferSize = pc.socketBufferSize;
-    auto rx = receive::UringReceiver::create(ro, *proc, counters);
-    if (!rx) return Unexpected(rx.error());
-    proc->setPort((*rx)->boundPort());
-    a->processors_.push_back(std::move(proc));
-    a->receivers_.push_back(std::move(*rx));
+    const size_t n = std::min(shards_, static_cast<size_t>(std::max(1, pc.workers)));
+    for (size_t s = 0; s < n; ++s) {
+      pipeline::DecodeStage::Options so;
+      so.name = pc.name;
+      so.protocol = pc.protocol;
+      so.agentTags = cfg_.agentTags;
+      so.clientStats = clientStats_.get();
+      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
+                                                           *reporters_[s % reporters_.size()]);
+      receive::UringReceiver::Options ro;
+      ro.name = n > 1 ? fmt::format("{}-{}", pc.name.substr(0, 9), s) : pc.name;
+      ro.bind = *addr;
+      // Port 0 (tests): every shard binds the port the first one got.
+      if (s > 0) ro.bind.setPort(receivers_[i][0]->boundPort());
+      ro.maxPacketSize = pc.maxPacketSize;
+      ro.socketBufferSize = pc.socketBufferSize;
+      ro.bufferCount = bufferCount(pc.queueSize);
+      ro.reusePort = n > 1;
+      auto rx = receive::UringReceiver::create(ro, *stage, counters);
+      if (!rx) return Unexpected(rx.error());
+      stage->setPort((*rx)->boundPort());
+      stages_.push_back(std::move(stage));
+      receivers_[i].push_back(std::move(*rx));
+    }
+    if (n > 1) {
+      if (auto ok = receive::UringReceiver::spreadReusePortGroup(receivers_[i][0]->fd(), static_cast<unsigned>(n)); !ok)
+        spdlog::warn("{}: datagrams are spread over shards by flow only: {}", pc.name, ok.error().message());
+    }
+    auto* rxs = &receivers_[i];
+    registry_.callbackGauge("jaeger_agent_thrift_udp_server_queue_size",
+                            "Datagrams read from the socket and not yet decoded", l, [rxs] {
+                              double v = 0;
+                              for (auto& r : *rxs) v += r->buffered();
+                              return v;
+                            });
   }
-  if (!cfg.xdp.interfaces.empty()) {
+  if (!cfg_.xdp.interfaces.empty()) {
     std::vector<receive::XdpPort> ports;
-    for (size_t i = 0; i < a->processors_.size(); ++i)
-      ports.push_back(receive::XdpPort{a->receivers_[i]->fd(), a->processors_[i].get(), cfg.processors[i].model,
-                                       cfg.processors[i].protocolName});
-    a->xdp_ = receive::XdpDatapath::create(cfg.xdp, ports, reg);  // null: XDP off, the cause is logged
+    for (size_t i = 0; i < cfg_.processors.size(); ++i) {
+      const config::ProcessorConfig& pc = cfg_.processors[i];
+      pipeline::DecodeStage::Options so;
+      so.name = pc.name;
+      so.protocol = pc.protocol;
+      so.agentTags = cfg_.agentTags;
+      so.clientStats = clientStats_.get();
+      so.concurrent = true;  // one AF_XDP thread per rx queue
+      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
+                                                           *reporters_[i % reporters_.size()]);
+      stage->setPort(receivers_[i][0]->boundPort());
+      ports.push_back(receive::XdpPort{receivers_[i][0]->fd(), stage.get(), pc.model, pc.protocolName});
+      stages_.push_back(std::move(stage));
+    }
+    xdp_ = receive::XdpDatapath::create(cfg_.xdp, ports, registry_);  // null: XDP off, the cause is logged
   }
-  if (auto ok = a->createHttp(tchannel); !ok) return Unexpected(ok.error());
-  return a;
+  return {};
 }
 
-Result<void> Agent::createHttp(report::TChannelReporter* tchannel) {
-  if (tchannel) {
+Result<void> Agent::createHttp() {
+  if (!cores_.empty()) {
     // jaeger-agent v1.17 gave each sampling/baggage RPC a fixed 1 s (configmanager/tchannel).
+    report::ReporterCore* core = cores_.front();
     configManager_ = std::make_unique<http::TChannelConfigManager>(
-        [tchannel](std::string_view method, std::vector<uint8_t> arg3, std::chrono::milliseconds timeout,
-                   report::RawCallback cb) { tchannel->call(method, std::move(arg3), timeout, std::move(cb)); },
+        [core](std::string_view method, std::vector<uint8_t> arg3, std::chrono::milliseconds timeout,
+               report::RawCallback cb) { core->call(method, std::move(arg3), timeout, std::move(cb)); },
         std::chrono::seconds(1));
   } else {
     configManager_ = std::make_unique<http::NoCollectorConfigManager>();
@@ -101,8 +175,11 @@ Result<void> Agent::createHttp(report::TChannelReporter* tchannel) {
   ao.readTimeout = cfg_.http.readTimeout;
   ao.maxRequestBytes = cfg_.http.maxRequestBytes;
   const int configured = static_cast<int>(cfg_.reporter.hostPorts.size());
-  ao.collectors = [tchannel, configured] {
-    return http::AdminServer::Collectors{configured, tchannel ? tchannel->connectedPeers() : 0};
+  // Readiness: collectors that every shard can reach (the least connected shard's count).
+  ao.collectors = [cores = cores_, configured] {
+    int connected = cores.empty() ? 0 : configured;
+    for (const report::ReporterCore* c : cores) connected = std::min(connected, c->connectedPeers());
+    return http::AdminServer::Collectors{configured, connected};
   };
   auto admin = http::AdminServer::create(std::move(ao), registry_);
   if (!admin) return withContext(admin.error(), "--admin.http.host-port");
@@ -112,12 +189,15 @@ Result<void> Agent::createHttp(report::TChannelReporter* tchannel) {
 
 Agent::~Agent() { stop(); }
 
-uint16_t Agent::udpPort(size_t i) const noexcept { return i < receivers_.size() ? receivers_[i]->boundPort() : 0; }
+uint16_t Agent::udpPort(size_t i) const noexcept {
+  return i < receivers_.size() && !receivers_[i].empty() ? receivers_[i][0]->boundPort() : 0;
+}
 
 Result<void> Agent::start() {
   adminServer_->start();  // health answers 503 until setReady() below
-  for (auto& p : processors_) p->start();
-  for (auto& r : receivers_) r->start();
+  for (report::ReporterCore* c : cores_) c->start();
+  for (auto& port : receivers_)
+    for (auto& r : port) r->start();
   if (xdp_) xdp_->start();
   samplingServer_->start();
   started_ = true;
@@ -130,12 +210,16 @@ void Agent::stop() {
   stopped_ = true;
   adminServer_->setUnavailable();  // first, so load balancers and probes see the shutdown at once
   const auto deadline = std::chrono::steady_clock::now() + cfg_.shutdownTimeout;
-  for (auto& r : receivers_) r->requestStop();  // all at once: each may sit in a 100 ms wait
+  // All at once: each may sit in a 100 ms wait.
+  for (auto& port : receivers_)
+    for (auto& r : port) r->requestStop();
   if (xdp_) xdp_->requestStop();
-  for (auto& r : receivers_) r->stop();
+  for (auto& port : receivers_)
+    for (auto& r : port) r->stop();
   if (xdp_) xdp_->stop();
-  for (auto& p : processors_) p->stop();
-  reporter_->close(deadline);
+  // Decoding is inline: once the receivers stopped, every datagram read is in a reporter.
+  for (report::ReporterCore* c : cores_) c->beginClose(deadline);  // drain every shard at once
+  for (auto& r : reporters_) r->close(deadline);
   samplingServer_->stop();  // after the drain: until then it answers from its cache
   adminServer_->stop();     // last: /metrics shows the drain to the end
   xdp_.reset();             // detach the XDP program, remove its pins

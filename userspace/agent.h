@@ -1,8 +1,14 @@
-// Agent: the composition root. Builds the pipeline receive → decode → report from the config,
-// and owns the start and stop order:
-//   start: reporter, decode workers, then receivers (so nothing is received with nowhere to go);
-//   stop:  receivers (no new datagrams), decode workers (finish what is queued), reporter (drain
-//          to the collectors until the shutdown deadline, count the rest).
+// Agent: the composition root. Builds N shards from the config and owns the start and stop order.
+//
+// A shard is one thread per UDP port it serves (a SO_REUSEPORT socket read with io_uring) that
+// decodes each datagram inline (pipeline::DecodeStage) and appends it to the shard's own
+// reporter core, whose I/O thread owns the shard's collector connections. Shards share nothing
+// on the hot path but relaxed metric counters; the kernel spreads datagrams over the shards'
+// sockets at random (a reuseport BPF program), so one busy client still reaches every shard.
+//
+//   start: reporters, then receivers (so nothing is received with nowhere to go);
+//   stop:  receivers (no new datagrams), then every reporter drains to its collectors until
+//          the shutdown deadline, in parallel, and counts the rest.
 // The HTTP servers bracket both: the admin server (health, /metrics) starts first and answers
 // 503 until everything is up, goes back to 503 the moment stop() begins, and stops last after
 // the sampling server, so the drain stays observable.
@@ -15,20 +21,18 @@
 
 #include "common/result.h"
 #include "config/config.h"
-#include "decode/processor.h"
 #include "http/admin_server.h"
 #include "http/sampling_proxy.h"
 #include "http/sampling_server.h"
 #include "metrics/client_stats.h"
 #include "metrics/metrics.h"
+#include "pipeline/decode_stage.h"
 #include "receive/uring_receiver.h"
 #include "receive/xdp_datapath.h"
 #include "report/reporter.h"
+#include "report/reporter_core.h"
 
 namespace jagent {
-namespace report {
-class TChannelReporter;
-}
 
 class Agent {
  public:
@@ -41,24 +45,31 @@ class Agent {
   [[nodiscard]] metrics::Registry& registry() noexcept { return registry_; }
   // Local UDP port of processor i (0 zipkin-compact, 1 jaeger-compact, 2 jaeger-binary).
   [[nodiscard]] uint16_t udpPort(size_t i) const noexcept;
+  [[nodiscard]] size_t shards() const noexcept { return shards_; }
   // Bound TCP ports of the HTTP servers (useful with :0).
   [[nodiscard]] uint16_t samplingPort() const noexcept { return samplingServer_ ? samplingServer_->port() : 0; }
   [[nodiscard]] uint16_t adminPort() const noexcept { return adminServer_ ? adminServer_->port() : 0; }
 
  private:
   explicit Agent(const config::AgentConfig& cfg) : cfg_(cfg) {}
-  // Sampling proxy + server and admin server (bound, not yet serving). `tchannel` is null in
-  // stdout mode.
-  [[nodiscard]] Result<void> createHttp(report::TChannelReporter* tchannel);
+  [[nodiscard]] Result<void> createReporters();
+  [[nodiscard]] Result<void> createPorts();
+  // Sampling proxy + server and admin server (bound, not yet serving).
+  [[nodiscard]] Result<void> createHttp();
 
   config::AgentConfig cfg_;
+  size_t shards_ = 1;
   metrics::Registry registry_;
-  std::unique_ptr<metrics::ClientStatsTracker> clientStats_;  // processors point to it: declared before them
-  std::unique_ptr<report::Reporter> reporter_;
-  std::vector<std::unique_ptr<decode::Processor>> processors_;
-  std::vector<std::unique_ptr<receive::UringReceiver>> receivers_;
+  std::unique_ptr<metrics::ClientStatsTracker> clientStats_;  // stages point to it: declared before them
+  std::unique_ptr<report::ReporterMetrics> reporterMetrics_;
+  // One reporter per shard; `cores_` are the same objects when forwarding (empty in stdout mode).
+  std::vector<std::unique_ptr<report::Reporter>> reporters_;
+  std::vector<report::ReporterCore*> cores_;
+  std::vector<std::unique_ptr<pipeline::PortMetrics>> portMetrics_;    // per UDP port
+  std::vector<std::unique_ptr<pipeline::DecodeStage>> stages_;         // per (port, shard), and per XDP port
+  std::vector<std::vector<std::unique_ptr<receive::UringReceiver>>> receivers_;  // [port][shard]
   // XDP/AF_XDP path beside the sockets (--xdp.interfaces); null when off. Reset at the end of
-  // stop(): detach and unpin after the processors released every UMEM frame.
+  // stop(): detach and unpin after the stages released every UMEM frame.
   std::unique_ptr<receive::XdpDatapath> xdp_;
   // HTTP surfaces, declared last so they are destroyed (stopped) before what they read.
   std::unique_ptr<http::ConfigManager> configManager_;

@@ -318,9 +318,9 @@ TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
 // A datagram sink that keeps what it gets (thread-safe: XskReceiver pushes from its thread).
 class CollectingSink final : public jagent::receive::DatagramSink {
  public:
-  bool push(jagent::receive::Datagram d) noexcept override {
+  bool push(jagent::receive::Datagram& d) noexcept override {
     std::lock_guard lock(mu_);
-    got_.push_back(d);
+    got_.push_back(std::move(d));
     return true;
   }
   std::vector<jagent::receive::Datagram> take() {

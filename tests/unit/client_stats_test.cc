@@ -23,7 +23,7 @@ struct Fixture {
     o.now = [this] { return now; };
     t = std::make_unique<ClientStatsTracker>(reg, o);
   }
-  void batch(const std::string& uuid, int64_t seq, decode::ClientStats s) { t->observe(uuid, true, seq, &s); }
+  void batch(const std::string& uuid, int64_t seq, ClientStats s) { t->observe(uuid, true, seq, &s); }
   uint64_t c(const std::string& name, const Labels& l = {}) { return reg.counterSum(name, l); }
   uint64_t received() { return c("jaeger_agent_client_stats_batches_received"); }
   uint64_t sent() { return c("jaeger_agent_client_stats_batches_sent"); }
@@ -72,7 +72,7 @@ TEST(ClientStats, OutOfOrderAndReplaysAreIgnored) {
 
 TEST(ClientStats, BatchesWithoutUuidOrSeqNoAreNotTracked) {
   Fixture f;
-  decode::ClientStats s{1, 1, 1};
+  ClientStats s{1, 1, 1};
   f.t->observe("", true, 5, &s);
   f.t->observe("a", false, 0, &s);
   EXPECT_EQ(f.received(), 0u);
@@ -124,15 +124,15 @@ TEST(ClientStats, TrackedClientsAreBounded) {
 
 TEST(ClientStats, ZipkinBatchesAreIgnored) {
   Fixture f;
-  decode::BatchSummary s;
-  s.format = decode::Format::kZipkin;
+  BatchSummary s;
+  s.format = Format::kZipkin;
   s.hasSeqNo = true;
   s.seqNo = 3;
   s.uuid[0] = 'x';
   s.uuidLen = 1;
   f.t->observe(s);
   EXPECT_EQ(f.received(), 0u);
-  s.format = decode::Format::kJaeger;
+  s.format = Format::kJaeger;
   f.t->observe(s);
   EXPECT_EQ(f.received(), 1u);
 }
@@ -146,7 +146,7 @@ TEST(ClientStats, ConcurrentObserversCountExactly) {
       for (int c = 0; c < 50; ++c) {
         const std::string uuid = "w" + std::to_string(w) + "-c" + std::to_string(c);
         for (int64_t seq = 1; seq <= 20; ++seq) {
-          decode::ClientStats s{seq, 0, 0};
+          ClientStats s{seq, 0, 0};
           t.observe(uuid, true, seq, &s);
         }
       }

@@ -22,7 +22,7 @@ TEST(Config, DefaultsMatchJaegerAgent) {
   EXPECT_EQ(c->processors[0].hostPort, ":5775");
   EXPECT_EQ(c->processors[1].hostPort, ":6831");
   EXPECT_EQ(c->processors[2].hostPort, ":6832");
-  EXPECT_EQ(c->processors[2].protocol, decode::Protocol::kBinary);
+  EXPECT_EQ(c->processors[2].protocol, Protocol::kBinary);
   for (const auto& p : c->processors) {
     EXPECT_EQ(p.queueSize, 1000);
     EXPECT_EQ(p.maxPacketSize, 65000);

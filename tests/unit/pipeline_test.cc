@@ -1,7 +1,7 @@
-// Loopback pipeline: a real io_uring UDP receiver on 127.0.0.1 feeding a decode Processor that
-// reports into a capturing Reporter. Asserts the batches and the counters, including the drop
-// paths (too large, rejected, queue full) and buffer back-pressure (more datagrams in flight
-// than ring buffers).
+// Loopback pipeline: real io_uring UDP receivers on 127.0.0.1 feeding inline decode stages that
+// report into a capturing Reporter. Asserts the batches and the counters, including the drop
+// paths (too large, rejected), buffer back-pressure (more datagrams in flight than ring
+// buffers), and the spread of one client's datagrams over the shards of a SO_REUSEPORT group.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <liburing.h>
@@ -15,7 +15,7 @@
 
 #include "common/unique_fd.h"
 #include "test_support.h"
-#include "decode/processor.h"
+#include "pipeline/decode_stage.h"
 #include "metrics/metrics.h"
 #include "receive/uring_receiver.h"
 
@@ -57,31 +57,42 @@ bool ioUringAvailable(std::string* why) {
 struct Pipeline {
   metrics::Registry reg;
   CapturingReporter reporter;
-  std::unique_ptr<decode::Processor> proc;
-  std::unique_ptr<receive::UringReceiver> rx;
   metrics::Labels labels{{"model", "jaeger"}, {"protocol", "binary"}};
+  pipeline::PortMetrics portMetrics{reg, "jaeger", "binary"};
+  std::vector<std::unique_ptr<pipeline::DecodeStage>> stages;
+  std::vector<std::unique_ptr<receive::UringReceiver>> shards;
+  receive::UringReceiver* rx = nullptr;  // shard 0
 
-  explicit Pipeline(int queueSize = 100, int workers = 2, unsigned buffers = 8, int maxPacket = 65000) {
-    decode::Processor::Options po{"jaeger-binary", "jaeger", "binary", decode::Protocol::kBinary, queueSize, workers, {}};
-    proc = std::make_unique<decode::Processor>(po, reporter, reg);
+  explicit Pipeline(unsigned buffers = 8, int maxPacket = 65000, int nShards = 1) {
     receive::UdpCounters c{reg.counter("processed", "", labels), reg.counter("dropped", "", labels),
                            reg.counter("read_errors", "", labels), reg.counter("too_large", "", labels),
                            reg.counter("kernel_drops", "", labels), reg.gauge("packet_size", "", labels)};
-    receive::UringReceiver::Options ro;
-    ro.name = "test";
-    ro.bind = *resolve(*parseHostPort("127.0.0.1:0"), SOCK_DGRAM);
-    ro.maxPacketSize = maxPacket;
-    ro.socketBufferSize = 4 << 20;
-    ro.bufferCount = buffers;
-    auto r = receive::UringReceiver::create(ro, *proc, c);
-    EXPECT_TRUE(r) << (r ? "" : r.error().message());
-    rx = std::move(*r);
-    proc->start();
-    rx->start();
+    for (int s = 0; s < nShards; ++s) {
+      pipeline::DecodeStage::Options so;
+      so.name = "jaeger-binary";
+      so.protocol = Protocol::kBinary;
+      stages.push_back(std::make_unique<pipeline::DecodeStage>(so, portMetrics, reporter));
+      receive::UringReceiver::Options ro;
+      ro.name = "test";
+      ro.bind = *resolve(*parseHostPort("127.0.0.1:0"), SOCK_DGRAM);
+      if (s > 0) ro.bind.setPort(shards[0]->boundPort());
+      ro.maxPacketSize = maxPacket;
+      ro.socketBufferSize = 4 << 20;
+      ro.bufferCount = buffers;
+      ro.reusePort = nShards > 1;
+      auto r = receive::UringReceiver::create(ro, *stages.back(), c);
+      EXPECT_TRUE(r) << (r ? "" : r.error().message());
+      shards.push_back(std::move(*r));
+    }
+    if (nShards > 1) {
+      auto ok = receive::UringReceiver::spreadReusePortGroup(shards[0]->fd(), static_cast<unsigned>(nShards));
+      EXPECT_TRUE(ok) << (ok ? "" : ok.error().message());
+    }
+    rx = shards[0].get();
+    for (auto& r : shards) r->start();
   }
   ~Pipeline() {
-    rx->stop();
-    proc->stop();
+    for (auto& r : shards) r->stop();
   }
   uint64_t count(const char* name) { return reg.counterSum(name); }
 };
@@ -126,7 +137,7 @@ TEST_F(PipelineTest, RealClientDatagramsFlowThrough) {
 }
 
 TEST_F(PipelineTest, RejectsAndOversizeAreCountedByReason) {
-  Pipeline p(100, 1, 8, /*maxPacket=*/2000);
+  Pipeline p(8, /*maxPacket=*/2000);
   const uint8_t garbage[] = {0x80, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x09, 'e', 'm', 'i', 't'};
   sendTo(p.rx->boundPort(), garbage);
   const uint8_t compactOnBinaryPort[] = {0x82, 0x21, 0x01, 0x09, 'e', 'm', 'i', 't', 'B', 'a', 't', 'c', 'h', 0x00};
@@ -143,7 +154,7 @@ TEST_F(PipelineTest, RejectsAndOversizeAreCountedByReason) {
 
 TEST_F(PipelineTest, BackPressureWhenAllBuffersAreLentLosesNothing) {
   // 4 ring buffers, a slow reporter: datagrams wait in the socket buffer, none are lost.
-  Pipeline p(/*queueSize=*/64, /*workers=*/1, /*buffers=*/4);
+  Pipeline p(/*buffers=*/4);
   p.reporter.slow = true;
   const auto pkt = readTestData("udp_jaeger_client.bin");
   for (int i = 0; i < 100; ++i) sendTo(p.rx->boundPort(), pkt);
@@ -155,18 +166,30 @@ TEST_F(PipelineTest, BackPressureWhenAllBuffersAreLentLosesNothing) {
   EXPECT_EQ(p.count("kernel_drops"), 0u);
 }
 
-TEST_F(PipelineTest, FullQueueDropsTheNewestAndCountsIt) {
-  // 1-slot queue, many buffers, a slow reporter: the queue overflows and drops are counted.
-  Pipeline p(/*queueSize=*/1, /*workers=*/1, /*buffers=*/64);
-  p.reporter.slow = true;
+TEST_F(PipelineTest, OneClientSocketIsSpreadOverEveryShard) {
+  // SO_REUSEPORT alone hashes the 4-tuple: one client socket would always reach one shard. The
+  // reuseport program spreads at random, so both shards decode part of one sender's traffic.
+  Pipeline p(/*buffers=*/8, 65000, /*nShards=*/2);
   const auto pkt = readTestData("udp_jaeger_client.bin");
-  for (int i = 0; i < 60; ++i) sendTo(p.rx->boundPort(), pkt);
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(fd);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(p.rx->boundPort());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  std::vector<uint64_t> perShard(2, 0);
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_EQ(::send(fd.get(), pkt.data(), pkt.size(), 0), static_cast<ssize_t>(pkt.size()));
+    if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   ASSERT_TRUE(waitFor([&] {
     std::lock_guard lock(p.reporter.mu);
-    return p.count("processed") + p.count("dropped") == 60 &&
-           static_cast<uint64_t>(p.reporter.batches) == p.count("processed");
+    return p.reporter.batches == 400;
   }));
-  EXPECT_GT(p.count("dropped"), 0u);
+  // The port's metrics are shared by its shards; each receiver also counts what it read itself.
+  EXPECT_EQ(p.count("processed"), 400u);
+  for (size_t s = 0; s < 2; ++s) EXPECT_GT(p.shards[s]->datagramsRead(), 40u) << "shard " << s;
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ struct SockAddr {
   socklen_t len = 0;
   [[nodiscard]] const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   [[nodiscard]] int family() const { return storage.ss_family; }
+  void setPort(uint16_t port) {
+    if (storage.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+    else reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+  }
 };
 
 // Resolves for binding (host empty → 0.0.0.0) or connecting; prefers IPv4 for empty/"localhost".

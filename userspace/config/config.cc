@@ -68,10 +68,10 @@ Result<milliseconds> parseDuration(std::string_view s) {
   return milliseconds(static_cast<int64_t>(totalMs));
 }
 
-Result<std::vector<decode::AgentTag>> parseAgentTags(std::string_view s,
+Result<std::vector<AgentTag>> parseAgentTags(std::string_view s,
                                                      const std::function<const char*(const char*)>& getenv) {
   // `k1=v1,k2=${ENV_VAR:default}` (reference-agent.md §1.5; jaeger's flags.ParseJaegerTags).
-  std::vector<decode::AgentTag> tags;
+  std::vector<AgentTag> tags;
   for (const std::string& pair : splitCommaList(s)) {
     const size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) return makeError(fmt::format("invalid --agent.tags entry '{}': want key=value", pair));
@@ -92,9 +92,9 @@ Result<std::vector<decode::AgentTag>> parseAgentTags(std::string_view s,
 
 Result<AgentConfig> parse(int argc, const char* const* argv) {
   AgentConfig cfg;
-  cfg.processors[0] = {"zipkin-compact", "zipkin", "compact", decode::Protocol::kCompact, ":5775"};
-  cfg.processors[1] = {"jaeger-compact", "jaeger", "compact", decode::Protocol::kCompact, ":6831"};
-  cfg.processors[2] = {"jaeger-binary", "jaeger", "binary", decode::Protocol::kBinary, ":6832"};
+  cfg.processors[0] = {"zipkin-compact", "zipkin", "compact", Protocol::kCompact, ":5775"};
+  cfg.processors[1] = {"jaeger-compact", "jaeger", "compact", Protocol::kCompact, ":6831"};
+  cfg.processors[2] = {"jaeger-binary", "jaeger", "binary", Protocol::kBinary, ":6832"};
 
   CLI::App app{
       "jaeger-xdp-agent: a drop-in Jaeger agent. Receives spans from Jaeger clients over UDP (Thrift compact on "
@@ -112,13 +112,18 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
     const std::string bare = "processor." + p.name + ".";
     opt(app.add_option(prefix + "server-host-port", p.hostPort, "host:port for the UDP server")->capture_default_str(),
         bare + "server-host-port");
-    opt(app.add_option(prefix + "server-queue-size", p.queueSize, "length of the queue for the UDP server")
+    opt(app.add_option(prefix + "server-queue-size", p.queueSize,
+                       "datagrams read from the socket but not yet decoded, per shard (receive buffers of "
+                       "server-max-packet-size each; rounded down to a power of two, at most 32); beyond them datagrams "
+                       "wait in the socket buffer")
             ->capture_default_str()->check(CLI::PositiveNumber),
         bare + "server-queue-size");
     opt(app.add_option(prefix + "server-max-packet-size", p.maxPacketSize, "max packet size for the UDP server")
             ->capture_default_str()->check(CLI::Range(1, 65535)),
         bare + "server-max-packet-size");
-    opt(app.add_option(prefix + "workers", p.workers, "how many workers the processor should run")
+    opt(app.add_option(prefix + "workers", p.workers,
+                       "how many shards (threads, one socket each) receive and decode this port: min(workers, "
+                       "--processor.shards)")
             ->capture_default_str()->check(CLI::PositiveNumber),
         bare + "workers");
     opt(app.add_option(prefix + "server-socket-buffer-size", p.socketBufferSize,
@@ -126,6 +131,12 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
             ->capture_default_str()->check(CLI::NonNegativeNumber),
         bare + "server-socket-buffer-size");
   }
+
+  opt(app.add_option("--processor.shards", cfg.shards,
+                     "receive/decode/report shards, each a thread with its own sockets (SO_REUSEPORT), transcoder and "
+                     "collector connections (0 = one per CPU the agent may run on)")
+          ->capture_default_str()->check(CLI::Range(0, 256)),
+      "processor.shards");
 
   std::string hostPorts, reportTimeout = "1s", connCheckTimeout = "250ms", batchMaxDelay = "20ms",
                          shutdownTimeout = "5s", agentTags;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "decode/transcoder.h"
+#include "common/pipeline.h"
 
 namespace jagent::config {
 
@@ -33,11 +33,11 @@ struct ProcessorConfig {
   std::string name;            // "zipkin-compact" | "jaeger-compact" | "jaeger-binary"
   std::string model;           // "zipkin" | "jaeger" (metric label)
   std::string protocolName;    // "compact" | "binary" (metric label)
-  decode::Protocol protocol = decode::Protocol::kCompact;
+  Protocol protocol = Protocol::kCompact;
   std::string hostPort;        // ":6831", "6831", "127.0.0.1:6831", "[::1]:6831"
-  int queueSize = 1000;        // datagrams waiting for a decode worker
+  int queueSize = 1000;        // receive buffers per shard (power of two ≤ 32 used): datagrams read, not yet decoded
   int maxPacketSize = 65000;   // largest datagram accepted; larger ones are counted as too_large
-  int workers = 10;            // decode threads
+  int workers = 10;            // shards receiving this port: min(workers, shards)
   // SO_RCVBUF. jaeger-agent's default is 0 (OS default, ~425 KB effective here: 6 datagrams of
   // 64 KB); the benchmark lost 3.3 % at 64 KB datagrams with it and nothing with 8 MiB, so 8 MiB is
   // the default here (0 still means "leave the OS default"). Forced past rmem_max with CAP_NET_ADMIN.
@@ -75,8 +75,9 @@ struct HttpConfig {
 
 struct AgentConfig {
   std::array<ProcessorConfig, 3> processors;
+  int shards = 0;                            // --processor.shards; 0 = one per CPU we may run on
   ReporterConfig reporter;
-  std::vector<decode::AgentTag> agentTags;   // --agent.tags, ${ENV:default} already expanded
+  std::vector<AgentTag> agentTags;   // --agent.tags, ${ENV:default} already expanded
   XdpConfig xdp;
   HttpConfig http;
   std::string httpHostPort = ":5778";
@@ -91,7 +92,7 @@ struct AgentConfig {
 
 // Helpers exposed for tests.
 [[nodiscard]] Result<milliseconds> parseDuration(std::string_view s);          // Go syntax: 1s, 250ms, 1m30s, 1.5s
-[[nodiscard]] Result<std::vector<decode::AgentTag>> parseAgentTags(std::string_view s,
+[[nodiscard]] Result<std::vector<AgentTag>> parseAgentTags(std::string_view s,
                                                                    const std::function<const char*(const char*)>& getenv);
 
 }  // namespace jagent::config

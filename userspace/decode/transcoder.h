@@ -25,16 +25,17 @@
 #include <utility>
 #include <vector>
 
+#include "common/pipeline.h"
+
 namespace jagent::decode {
 
-// The Thrift protocol a port expects (reference-agent.md §1.1: 5775 and 6831 compact, 6832 binary).
-enum class Protocol : uint8_t { kCompact, kBinary };
+// The seam types live in common/pipeline.h; decode:: names kept for its users.
+using jagent::AgentTag;
+using jagent::BatchSummary;
+using jagent::ClientStats;
+using jagent::Format;
+using jagent::Protocol;
 
-// What the datagram carried.
-enum class Format : uint8_t { kJaeger, kZipkin };
-
-// Why a datagram was rejected. Stable names (reasonName) are the `reason` label of the
-// decode-rejected metric; keep the list and the names in step.
 enum class RejectReason : uint8_t {
   kOk = 0,
   kTruncated,           // ran out of bytes mid-value
@@ -56,37 +57,6 @@ enum class RejectReason : uint8_t {
 [[nodiscard]] const char* reasonName(RejectReason r) noexcept;
 
 inline constexpr int kMaxDepth = 64;
-
-// Client loss statistics carried by newer clients (jaeger.thrift ClientStats).
-struct ClientStats {
-  int64_t fullQueueDroppedSpans = 0;
-  int64_t tooLargeDroppedSpans = 0;
-  int64_t failedToEmitSpans = 0;
-};
-
-// What the walk learned about the batch on the way through. Strings are copied into fixed
-// buffers (truncated if longer) so the summary outlives the datagram without allocating.
-struct BatchSummary {
-  Format format = Format::kJaeger;
-  uint32_t spans = 0;
-  std::string_view serviceName() const { return {service.data(), serviceLen}; }  // jaeger: Process.serviceName; zipkin: first endpoint service_name seen, may be empty
-  std::string_view clientUuid() const { return {uuid.data(), uuidLen}; }         // Process tag "client-uuid" (vType STRING), may be empty
-  bool hasSeqNo = false;
-  int64_t seqNo = 0;
-  bool hasStats = false;
-  ClientStats stats;
-
-  std::array<char, 128> service{};
-  uint8_t serviceLen = 0;
-  std::array<char, 64> uuid{};
-  uint8_t uuidLen = 0;
-};
-
-// Tags the agent adds to every jaeger batch's Process.tags (--agent.tags), as string tags.
-struct AgentTag {
-  std::string key;
-  std::string value;
-};
 
 class Transcoder {
  public:

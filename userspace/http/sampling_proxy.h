@@ -30,7 +30,7 @@
 #include "common/result.h"
 #include "http/sampling_thrift.h"
 #include "metrics/metrics.h"
-#include "report/tchannel_reporter.h"
+#include "report/transport.h"
 
 namespace jagent::http {
 
@@ -42,7 +42,7 @@ class ConfigManager {
   [[nodiscard]] virtual Result<std::vector<BaggageRestriction>> getBaggageRestrictions(const std::string& service) = 0;
 };
 
-// Upstream over a thrift-over-TChannel call function (TChannelReporter::call in the agent; a
+// Upstream over a thrift-over-TChannel call function (ReporterCore::call in the agent; a
 // fake in tests). Blocks the calling thread until the callback or `timeout` (+ a margin).
 class TChannelConfigManager final : public ConfigManager {
  public:

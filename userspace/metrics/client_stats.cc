@@ -26,13 +26,13 @@ ClientStatsTracker::ClientStatsTracker(Registry& r, Options opts)
                   {}, [this] { return static_cast<double>(sweep()); });
 }
 
-void ClientStatsTracker::observe(const decode::BatchSummary& s) noexcept {
-  if (s.format != decode::Format::kJaeger) return;
+void ClientStatsTracker::observe(const BatchSummary& s) noexcept {
+  if (s.format != Format::kJaeger) return;
   observe(s.clientUuid(), s.hasSeqNo, s.seqNo, s.hasStats ? &s.stats : nullptr);
 }
 
 void ClientStatsTracker::observe(std::string_view uuid, bool hasSeqNo, int64_t seqNo,
-                                 const decode::ClientStats* stats) noexcept {
+                                 const ClientStats* stats) noexcept {
   if (uuid.empty() || !hasSeqNo) return;
   const Clock::time_point now = opts_.now();
   maybeSweep(now);

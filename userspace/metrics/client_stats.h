@@ -27,7 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "decode/transcoder.h"
+#include "common/pipeline.h"
 #include "metrics/metrics.h"
 
 namespace jagent::metrics {
@@ -50,8 +50,8 @@ class ClientStatsTracker {
   ClientStatsTracker& operator=(const ClientStatsTracker&) = delete;
 
   // One successfully decoded batch. Never throws; allocates only for a new client.
-  void observe(const decode::BatchSummary& s) noexcept;
-  void observe(std::string_view clientUuid, bool hasSeqNo, int64_t seqNo, const decode::ClientStats* stats) noexcept;
+  void observe(const BatchSummary& s) noexcept;
+  void observe(std::string_view clientUuid, bool hasSeqNo, int64_t seqNo, const ClientStats* stats) noexcept;
 
   // Forgets clients silent for longer than the TTL; returns how many are left.
   size_t sweep() noexcept;
@@ -60,7 +60,7 @@ class ClientStatsTracker {
  private:
   struct State {
     int64_t seqNo = 0;
-    decode::ClientStats stats;
+    ClientStats stats;
     Clock::time_point lastUpdated{};
   };
   struct StringHash {

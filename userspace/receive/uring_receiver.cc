@@ -1,5 +1,6 @@
 #include "receive/uring_receiver.h"
 
+#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <linux/sock_diag.h>
 #include <pthread.h>
@@ -46,6 +47,11 @@ Result<void> UringReceiver::init() {
     if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0 &&
         ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0)
       return errnoError("setsockopt SO_RCVBUF");
+  }
+  if (opts_.reusePort) {
+    const int one = 1;
+    if (::setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      return errnoError("setsockopt SO_REUSEPORT");
   }
   if (::bind(fd_.get(), opts_.bind.get(), opts_.bind.len) != 0)
     return errnoError(fmt::format("bind {}", formatAddr(opts_.bind.get())));
@@ -108,8 +114,23 @@ UringReceiver::~UringReceiver() {
   if (buffers_) ::munmap(buffers_, buffersBytes_);
 }
 
+Result<void> UringReceiver::spreadReusePortGroup(int fd, unsigned groupSize) {
+  if (groupSize <= 1) return {};
+  // A = random32; A %= groupSize; return A — the index of the socket in the group.
+  sock_filter code[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, groupSize},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0)
+    return errnoError("setsockopt SO_ATTACH_REUSEPORT_CBPF");
+  return {};
+}
+
 void UringReceiver::start() {
   thread_ = std::thread([this] {
+    ownThread_ = std::this_thread::get_id();
     const std::string tname = ("rx-" + opts_.name).substr(0, 15);
     ::pthread_setname_np(::pthread_self(), tname.c_str());
     run();
@@ -129,6 +150,10 @@ void UringReceiver::stop() {
 }
 
 void UringReceiver::release(uint32_t token) noexcept {
+  if (std::this_thread::get_id() == ownThread_) {
+    recycle(token);
+    return;
+  }
   std::lock_guard lock(mu_);
   returned_.push_back(token);
   if (waiting_) cv_.notify_one();
@@ -196,6 +221,7 @@ void UringReceiver::handle(const io_uring_cqe* cqe) {
     recycle(bid);
     return;
   }
+  read_.store(read_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
   const unsigned len = ::io_uring_recvmsg_payload_length(out, cqe->res, &msg_);
   Datagram d;
   d.bytes = {static_cast<const uint8_t*>(::io_uring_recvmsg_payload(out, &msg_)), len};
@@ -208,6 +234,7 @@ void UringReceiver::handle(const io_uring_cqe* cqe) {
     counters_.processed.inc();
   } else {
     counters_.dropped.inc();
+    d.owner = nullptr;  // not taken: recycle here rather than through release()
     recycle(bid);
   }
 }

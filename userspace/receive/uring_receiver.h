@@ -49,6 +49,7 @@ class UringReceiver final : public BufferOwner {
     int maxPacketSize = 65000;
     int socketBufferSize = 0;    // 0 = OS default
     unsigned bufferCount = 64;   // power of two; memory = bufferCount * (maxPacketSize + headroom)
+    bool reusePort = false;      // SO_REUSEPORT: one socket per shard on the same port
   };
 
   [[nodiscard]] static Result<std::unique_ptr<UringReceiver>> create(const Options& opts, DatagramSink& sink,
@@ -63,7 +64,18 @@ class UringReceiver final : public BufferOwner {
   [[nodiscard]] uint16_t boundPort() const noexcept { return boundPort_; }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
+  // From any thread; from the receiver's own thread (the inline decode stage) the buffer goes
+  // straight back into the ring, without the lock.
   void release(uint32_t token) noexcept override;
+  // Datagrams read and not yet released (the user-space part of the receive queue).
+  [[nodiscard]] unsigned buffered() const noexcept { return lent_.load(std::memory_order_relaxed); }
+  // Datagrams this receiver (shard) read, whatever became of them.
+  [[nodiscard]] uint64_t datagramsRead() const noexcept { return read_.load(std::memory_order_relaxed); }
+
+  // Makes the kernel spread datagrams over the SO_REUSEPORT group of `fd` at random instead of by
+  // 4-tuple hash, so one busy client socket still reaches every shard (a classic BPF program,
+  // SO_ATTACH_REUSEPORT_CBPF; `groupSize` = sockets in the group).
+  [[nodiscard]] static Result<void> spreadReusePortGroup(int fd, unsigned groupSize);
 
  private:
   UringReceiver(const Options& opts, DatagramSink& sink, UdpCounters counters);
@@ -92,7 +104,9 @@ class UringReceiver final : public BufferOwner {
   unsigned mask_ = 0;
   msghdr msg_{};
   bool armed_ = false;
-  unsigned lent_ = 0;          // buffers out of the ring (in a CQE or with a consumer)
+  std::atomic<unsigned> lent_{0};  // buffers out of the ring (in a CQE or with a consumer); written by the receiver thread only
+  std::thread::id ownThread_{};
+  std::atomic<uint64_t> read_{0};
   uint32_t lastKernelDrops_ = 0;
   int64_t nextDropPollNs_ = 0;
   RateLimiter errorLog_;

@@ -225,6 +225,7 @@ void XskReceiver::handle(uint64_t addr, uint32_t len) {
     port->viaXsk->inc();
   } else {
     port->dropped->inc();
+    d.owner = nullptr;  // not taken: recycle here rather than through release()
     recycle(frame);
   }
 }

@@ -1,24 +1,18 @@
-// The report seam: decode workers hand each transcoded batch to a Reporter.
+// The report seam: the decode stage hands each transcoded batch (common/pipeline.h
+// EncodedBatch) to a Reporter.
 //
-// emit() copies what it needs before returning (the bytes belong to the worker's transcoder),
-// is called concurrently from every decode worker, and must never block on the network: a slow
-// or absent collector shows up as counted drops, never as a stalled receiver.
+// emit() copies what it needs before returning (the bytes belong to the decoder), may be called
+// from several threads, and never blocks on the network: a slow or absent collector shows up as
+// counted drops, never as a stalled receiver.
 #pragma once
 
 #include <chrono>
-#include <cstdint>
-#include <span>
 
-#include "decode/transcoder.h"
+#include "common/pipeline.h"
 
 namespace jagent::report {
 
-struct EncodedBatch {
-  decode::Format format = decode::Format::kJaeger;
-  std::span<const uint8_t> bytes;            // binary Batch struct, or N binary zipkin Span structs
-  const decode::BatchSummary* summary = nullptr;
-  uint16_t port = 0;                         // local UDP port it arrived on (for logs)
-};
+using jagent::EncodedBatch;
 
 class Reporter {
  public:

@@ -5,10 +5,10 @@
 namespace jagent::report {
 
 void StdoutReporter::emit(const EncodedBatch& batch) noexcept {
-  const decode::BatchSummary& s = *batch.summary;
+  const BatchSummary& s = *batch.summary;
   const std::string line =
       fmt::format("batch port={} format={} service={:?} spans={} bytes={}\n", batch.port,
-                  batch.format == decode::Format::kJaeger ? "jaeger" : "zipkin", s.serviceName(), s.spans,
+                  formatName(batch.format), s.serviceName(), s.spans,
                   batch.bytes.size());
   std::lock_guard lock(mu_);
   std::fputs(line.c_str(), out_);

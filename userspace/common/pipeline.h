@@ -1,0 +1,122 @@
+// The types that cross the seams of the data path, in one leaf header (design.md "One folder,
+// one seam"): receive/ produces Datagrams, decode/ turns them into EncodedBatches with a
+// BatchSummary, report/ sends them. Every stage includes this header and none includes another
+// stage's headers for these types, so the folders form a DAG (tests/lint/include_rules.py).
+//
+// Nothing here allocates per datagram or owns a thread.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace jagent {
+
+// The Thrift protocol a port expects (reference-agent.md §1.1: 5775 and 6831 compact, 6832 binary).
+enum class Protocol : uint8_t { kCompact, kBinary };
+
+// What a datagram carried.
+enum class Format : uint8_t { kJaeger, kZipkin };
+
+[[nodiscard]] constexpr const char* formatName(Format f) noexcept { return f == Format::kJaeger ? "jaeger" : "zipkin"; }
+
+// Tags the agent adds to every jaeger batch's Process.tags (--agent.tags), as string tags.
+struct AgentTag {
+  std::string key;
+  std::string value;
+};
+
+// Client loss statistics carried by newer clients (jaeger.thrift ClientStats).
+struct ClientStats {
+  int64_t fullQueueDroppedSpans = 0;
+  int64_t tooLargeDroppedSpans = 0;
+  int64_t failedToEmitSpans = 0;
+};
+
+// What the decoder learned about a batch on the way through. Strings are copied into fixed
+// buffers (truncated if longer) so the summary outlives the datagram without allocating.
+struct BatchSummary {
+  Format format = Format::kJaeger;
+  uint32_t spans = 0;
+  std::string_view serviceName() const { return {service.data(), serviceLen}; }  // jaeger: Process.serviceName; zipkin: first endpoint service_name seen, may be empty
+  std::string_view clientUuid() const { return {uuid.data(), uuidLen}; }         // Process tag "client-uuid" (vType STRING), may be empty
+  bool hasSeqNo = false;
+  int64_t seqNo = 0;
+  bool hasStats = false;
+  ClientStats stats;
+
+  std::array<char, 128> service{};
+  uint8_t serviceLen = 0;
+  std::array<char, 64> uuid{};
+  uint8_t uuidLen = 0;
+};
+
+// ---- receive → decode ------------------------------------------------------------------------
+
+// Implemented by receivers; release() must be thread-safe and must not block for long.
+class BufferOwner {
+ public:
+  virtual void release(uint32_t token) noexcept = 0;
+
+ protected:
+  ~BufferOwner() = default;
+};
+
+// The bytes of one UDP payload, borrowed from the receiver that produced it (an io_uring
+// provided buffer or an AF_XDP UMEM frame). Move-only: exactly one holder may give the buffer
+// back, by release() or by destruction, after which the bytes are gone.
+struct Datagram {
+  std::span<const uint8_t> bytes;
+  sockaddr_in6 peer{};          // sockaddr_in or sockaddr_in6 (family tells), for reject logs
+  BufferOwner* owner = nullptr;
+  uint32_t token = 0;
+
+  Datagram() = default;
+  Datagram(const Datagram&) = delete;
+  Datagram& operator=(const Datagram&) = delete;
+  Datagram(Datagram&& o) noexcept : bytes(o.bytes), peer(o.peer), owner(std::exchange(o.owner, nullptr)), token(o.token) {}
+  Datagram& operator=(Datagram&& o) noexcept {
+    if (this != &o) {
+      release();
+      bytes = o.bytes;
+      peer = o.peer;
+      owner = std::exchange(o.owner, nullptr);
+      token = o.token;
+    }
+    return *this;
+  }
+  ~Datagram() { release(); }
+
+  void release() noexcept {
+    if (owner) owner->release(token);
+    owner = nullptr;
+  }
+};
+
+// Where receivers hand datagrams. push() never blocks. true: the sink took the datagram (and
+// releases it). false: "full"; the datagram was not consumed and the caller counts the drop
+// (the buffer is released when the caller's Datagram goes out of scope).
+class DatagramSink {
+ public:
+  virtual bool push(Datagram& d) noexcept = 0;
+
+ protected:
+  ~DatagramSink() = default;
+};
+
+// ---- decode → report -------------------------------------------------------------------------
+
+// One transcoded UDP batch, borrowed from the decoder until Reporter::emit() returns.
+struct EncodedBatch {
+  Format format = Format::kJaeger;
+  std::span<const uint8_t> bytes;            // binary Batch struct, or N binary zipkin Span structs
+  const BatchSummary* summary = nullptr;
+  uint16_t port = 0;                         // local UDP port it arrived on (for logs)
+};
+
+}  // namespace jagent

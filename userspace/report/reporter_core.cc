@@ -1,0 +1,387 @@
+#include "report/reporter_core.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace jagent::report {
+
+const char* failReasonName(FailReason r) noexcept {
+  switch (r) {
+    case FailReason::kNone: return "none";
+    case FailReason::kConnectionLostAfterSend: return "connection_lost_after_send";
+    case FailReason::kTimeoutAfterSend: return "timeout_after_send";
+    case FailReason::kTimeout: return "timeout";
+    case FailReason::kNoConnection: return "no_connection";
+    case FailReason::kBadResponse: return "bad_response";
+    case FailReason::kApplicationError: return "application_error";
+    case FailReason::kEncode: return "encode";
+    case FailReason::kErrorTimeout: return "error_timeout";
+    case FailReason::kErrorCancelled: return "error_cancelled";
+    case FailReason::kErrorBusy: return "error_busy";
+    case FailReason::kErrorDeclined: return "error_declined";
+    case FailReason::kErrorUnexpected: return "error_unexpected";
+    case FailReason::kErrorBadRequest: return "error_bad_request";
+    case FailReason::kErrorNetwork: return "error_network";
+    case FailReason::kErrorUnhealthy: return "error_unhealthy";
+    case FailReason::kErrorFatal: return "error_fatal";
+    case FailReason::kErrorOther: return "error_other";
+    case FailReason::kShutdown: return "shutdown";
+    case FailReason::kCount: break;
+  }
+  return "other";
+}
+
+ReporterMetrics::ReporterMetrics(metrics::Registry& registry, const char* protocol)
+    : retries(registry.counter("jaeger_agent_reporter_retries",
+                               "Collector calls retried (busy, declined, timeout, or connection lost before the "
+                               "request was sent)",
+                               {{"protocol", protocol}})),
+      queueBytes(registry.gauge("jaeger_agent_reporter_queue_bytes",
+                                "Bytes reserved by calls waiting for or in flight to collectors",
+                                {{"protocol", protocol}})) {
+  for (Format f : {Format::kJaeger, Format::kZipkin}) {
+    const metrics::Labels l{{"format", formatName(f)}, {"protocol", protocol}};
+    auto with = [&](const char* k, const char* v) {
+      metrics::Labels x = l;
+      x.emplace_back(k, v);
+      return x;
+    };
+    PerFormat& m = of(f);
+    m.batchesSubmitted = &registry.counter("jaeger_agent_reporter_batches_submitted",
+                                           "Batches successfully submitted to a collector", l);
+    m.batchesFailures = &registry.counter("jaeger_agent_reporter_batches_failures",
+                                          "Batches that failed to be submitted to a collector", l);
+    m.spansSubmitted = &registry.counter("jaeger_agent_reporter_spans_submitted",
+                                         "Spans successfully submitted to a collector", l);
+    m.spansFailures = &registry.counter("jaeger_agent_reporter_spans_failures",
+                                        "Spans that failed to be submitted to a collector", l);
+    m.batchSize = &registry.gauge("jaeger_agent_reporter_batch_size", "Spans in the last successfully submitted call", l);
+    m.batchesDroppedQueueFull = &registry.counter("jaeger_agent_reporter_batches_dropped",
+                                                  "Batches dropped before reaching a collector, by reason",
+                                                  with("reason", "queue_full"));
+    m.spansDroppedQueueFull = &registry.counter("jaeger_agent_reporter_spans_dropped",
+                                                "Spans dropped before reaching a collector, by reason",
+                                                with("reason", "queue_full"));
+    m.batchesDroppedShutdown = &registry.counter("jaeger_agent_reporter_batches_dropped",
+                                                 "Batches dropped before reaching a collector, by reason",
+                                                 with("reason", "shutdown"));
+    m.spansDroppedShutdown = &registry.counter("jaeger_agent_reporter_spans_dropped",
+                                               "Spans dropped before reaching a collector, by reason",
+                                               with("reason", "shutdown"));
+    m.calls = &registry.counter("jaeger_agent_reporter_calls", "Collector calls completed successfully", l);
+    m.spansRejected = &registry.counter("jaeger_agent_reporter_batches_not_ok",
+                                        "Batches the collector answered with ok=false (accepted the call, "
+                                        "rejected spans)",
+                                        l);
+    // Failure series exist from the start (a dashboard sees 0, not "no data"), one per reason.
+    for (size_t r = 0; r < static_cast<size_t>(FailReason::kCount); ++r) {
+      const auto reason = static_cast<FailReason>(r);
+      if (reason == FailReason::kNone || reason == FailReason::kShutdown) {
+        m.batchesFailed[r] = m.spansFailed[r] = nullptr;
+        continue;
+      }
+      m.batchesFailed[r] = &registry.counter("jaeger_agent_reporter_batches_failed",
+                                             "Batches that failed to be submitted, by reason",
+                                             with("reason", failReasonName(reason)));
+      m.spansFailed[r] = &registry.counter(
+          "jaeger_agent_reporter_spans_failed",
+          "Spans that failed to be submitted, by reason (connection_lost_after_send and timeout_after_send: the "
+          "request reached the collector's socket, which may have processed it)",
+          with("reason", failReasonName(reason)));
+    }
+  }
+}
+
+namespace {
+constexpr size_t kFreeBodies = 4;
+// A call body is reserved once and never regrows (a regrowth copies the whole body: 20 % of the
+// agent's time at 64 KB datagrams, docs/benchmarks-analysis.md); a batch that does not fit
+// closes the call instead. Headroom beyond the expected size lets the last batch fit.
+constexpr size_t kMinHeadroom = 64 * 1024;
+// The smallest reservation. Reservations adapt to the traffic: a call closed by
+// batch-max-delay makes the next one reserve twice what it held, a call closed full makes the
+// next one reserve batch-max-bytes. So a trickle reserves 64 KiB per call and the bound
+// (queue-max-bytes counts reserved bytes) is not used up by empty capacity, while under load
+// calls reach batch-max-bytes within a few calls.
+constexpr size_t kMinReserve = 64 * 1024;
+}  // namespace
+
+ReporterCore::ReporterCore(Options opts, std::unique_ptr<Transport> transport, ReporterMetrics& metrics)
+    : opts_(std::move(opts)), transport_(std::move(transport)), metrics_(metrics) {
+  transport_->bind(*this);
+}
+
+ReporterCore::~ReporterCore() {
+  if (thread_.joinable()) close(now());
+  // Whatever is still reserved (a core closed without its thread) leaves the shared gauge.
+  unreserve(reserved_.load());
+}
+
+void ReporterCore::start() {
+  thread_ = std::thread([this] {
+    const std::string name = opts_.threadName.substr(0, 15);
+    ::pthread_setname_np(::pthread_self(), name.c_str());
+    run();
+  });
+}
+
+void ReporterCore::unreserve(size_t bytes) noexcept {
+  if (bytes == 0) return;
+  reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+  metrics_.queueBytes.add(-static_cast<int64_t>(bytes));
+}
+
+void ReporterCore::emit(const EncodedBatch& batch) noexcept {
+  ReporterMetrics::PerFormat& m = metrics_.of(batch.format);
+  const size_t size = batch.bytes.size();
+  const uint32_t spans = batch.summary ? batch.summary->spans : 0;
+  const uint32_t items = batch.format == Format::kJaeger ? 1 : spans;
+  bool doWake = false;
+  {
+    std::lock_guard lock(mu_);
+    std::unique_ptr<OutCall>& open = open_[batch.format == Format::kJaeger ? 0 : 1];
+    // A batch that does not fit the open call's reserved body closes it (no regrowth).
+    if (open && open->body.size() + size > open->body.capacity()) {
+      nextReserve_ = std::min(opts_.batchMaxBytes, 2 * open->body.capacity());
+      ready_.push_back(std::move(open));
+      doWake = true;
+    }
+    const size_t need = open ? 0 : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+    if (closing_ || reserved_.load(std::memory_order_relaxed) + need > opts_.queueMaxBytes) {
+      (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull)->inc();
+      (closing_ ? m.spansDroppedShutdown : m.spansDroppedQueueFull)->inc(spans);
+      uint64_t suppressed = 0;
+      if (dropLog_.allow(&suppressed))
+        spdlog::warn("reporter: dropped a batch of {} spans: {} ({} similar suppressed)", spans,
+                     closing_ ? "shutting down" : "send queue full (collectors too slow or down)", suppressed);
+      if (doWake) transport_->wake();
+      return;
+    }
+    if (!open) {
+      open = std::make_unique<OutCall>();
+      open->format = batch.format;
+      open->created = now();
+      // Reuse a finished call's body if it is big enough: steady state allocates nothing.
+      while (!freeBodies_.empty() && !open->body.capacity()) {
+        std::vector<uint8_t> b = std::move(freeBodies_.back());
+        freeBodies_.pop_back();
+        if (b.capacity() >= need) open->body = std::move(b);
+      }
+      if (open->body.capacity() < need) open->body.reserve(need);
+      const size_t reserved = open->body.capacity();
+      reserved_.fetch_add(reserved, std::memory_order_relaxed);
+      metrics_.queueBytes.add(static_cast<int64_t>(reserved));
+      doWake = true;  // the I/O thread arms the batch-max-delay timer
+    }
+    open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
+    open->items += items;
+    open->batches += 1;
+    open->spans += spans;
+    if (open->body.size() >= opts_.batchMaxBytes) {
+      nextReserve_ = opts_.batchMaxBytes;
+      ready_.push_back(std::move(open));
+      doWake = true;
+    }
+  }
+  if (doWake) transport_->wake();
+}
+
+void ReporterCore::call(std::string_view method, std::vector<uint8_t> request, std::chrono::milliseconds timeout,
+                        RawCallback callback) {
+  auto c = std::make_unique<OutCall>();
+  c->method = std::string(method);
+  c->body = std::move(request);
+  c->callback = std::move(callback);
+  c->created = now();
+  c->deadline = c->created + timeout;
+  bool closing;
+  {
+    std::lock_guard lock(mu_);
+    closing = closing_;
+    if (!closing) ready_.push_front(std::move(c));  // interactive: ahead of queued batches
+  }
+  if (closing) {
+    RawResult r;
+    r.error = "shutting down";
+    c->callback(std::move(r));
+    return;
+  }
+  transport_->wake();
+}
+
+void ReporterCore::beginClose(Clock::time_point deadline) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_ || closing_) return;
+    closing_ = true;
+    closeDeadline_ = deadline;
+    for (auto& open : open_)
+      if (open) ready_.push_back(std::move(open));
+  }
+  transport_->wake();
+}
+
+void ReporterCore::close(Clock::time_point deadline) {
+  beginClose(deadline);
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+}
+
+void ReporterCore::finish(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason, uint32_t rejectedSpans) {
+  if (call->raw()) {
+    RawResult r;
+    r.ok = outcome == Outcome::kOk;
+    r.applicationError = call->applicationError;
+    r.arg3 = std::move(call->response);
+    if (!r.ok) {
+      r.error = !call->errorDetail.empty()               ? std::move(call->errorDetail)
+                : reason == FailReason::kNoConnection ? "no collector connection before the deadline"
+                                                      : failReasonName(reason);
+    }
+    if (call->callback) call->callback(std::move(r));
+    return;
+  }
+  ReporterMetrics::PerFormat& m = metrics_.of(call->format);
+  if (outcome == Outcome::kOk) {
+    m.batchesSubmitted->inc(call->batches);
+    m.spansSubmitted->inc(call->spans);
+    m.batchSize->set(call->spans);
+    m.calls->inc();
+    if (rejectedSpans > 0) m.spansRejected->inc(rejectedSpans);
+  } else if (reason == FailReason::kShutdown) {
+    m.batchesDroppedShutdown->inc(call->batches);
+    m.spansDroppedShutdown->inc(call->spans);
+  } else {
+    const auto r = static_cast<size_t>(reason == FailReason::kNone ? FailReason::kErrorOther : reason);
+    m.batchesFailures->inc(call->batches);
+    m.spansFailures->inc(call->spans);
+    m.batchesFailed[r]->inc(call->batches);
+    m.spansFailed[r]->inc(call->spans);
+    uint64_t suppressed = 0;
+    if (errorLog_.allow(&suppressed))
+      spdlog::warn("reporter ({}): failed to submit {} {} batches ({} spans): {} ({} similar suppressed)",
+                   transport_->protocolName(), call->batches, formatName(call->format), call->spans,
+                   failReasonName(reason), suppressed);
+  }
+  const size_t reserved = call->body.capacity();
+  // Recycle bodies of the usual size; give an outsized one back to the allocator.
+  if (reserved >= kMinReserve && reserved <= 2 * opts_.batchMaxBytes + 2 * kMinHeadroom) {
+    call->body.clear();
+    std::lock_guard lock(mu_);
+    if (freeBodies_.size() < kFreeBodies) freeBodies_.push_back(std::move(call->body));
+  }
+  call.reset();
+  unreserve(reserved);
+}
+
+void ReporterCore::complete(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason, Clock::time_point now,
+                            uint32_t rejectedSpans) {
+  if (outcome == Outcome::kRetryable && call->attempts < opts_.maxAttempts && now < call->deadline) {
+    metrics_.retries.inc();
+    std::lock_guard lock(mu_);
+    ready_.push_front(std::move(call));
+    return;
+  }
+  finish(std::move(call), outcome, reason, rejectedSpans);
+}
+
+void ReporterCore::expireQueued(Clock::time_point now) {
+  // Queued calls whose deadline passed (generic calls have one from the start; batches once
+  // they were dispatched and came back for a retry) fail here, even while no collector is up.
+  std::vector<std::unique_ptr<OutCall>> late;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = ready_.begin(); it != ready_.end();) {
+      if ((*it)->deadline != Clock::time_point{} && now >= (*it)->deadline) {
+        late.push_back(std::move(*it));
+        it = ready_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : late) finish(std::move(c), Outcome::kFailed, c->raw() ? FailReason::kNoConnection : FailReason::kTimeout, 0);
+}
+
+void ReporterCore::dispatch(Clock::time_point now) {
+  for (;;) {
+    std::unique_ptr<OutCall> call;
+    {
+      std::lock_guard lock(mu_);
+      // Due by age, or shutting down: close the open calls so they go now. (Sending at once when
+      // idle was tried: on a fast collector it made one call per datagram.)
+      for (auto& open : open_) {
+        if (open && (closing_ || now - open->created >= opts_.batchMaxDelay)) {
+          nextReserve_ = std::clamp(2 * open->body.size(), kMinReserve, std::max(kMinReserve, opts_.batchMaxBytes));
+          ready_.push_back(std::move(open));
+        }
+      }
+      if (ready_.empty()) return;
+      call = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    // The deadline runs from the first dispatch (report-timeout is a per-call budget, not a bound
+    // on queueing: that one is queue-max-bytes).
+    const bool first = call->deadline == Clock::time_point{};
+    if (first) call->deadline = now + opts_.reportTimeout;
+    if (transport_->send(call, now)) continue;
+    // No connection can take it: back to the head of the queue until one can.
+    if (first) call->deadline = {};
+    std::lock_guard lock(mu_);
+    ready_.push_front(std::move(call));
+    return;
+  }
+}
+
+bool ReporterCore::step(Clock::time_point now) {
+  transport_->maintain(now);
+  expireQueued(now);
+  dispatch(now);
+  std::lock_guard lock(mu_);
+  if (!closing_) return false;
+  const bool idle = ready_.empty() && !open_[0] && !open_[1] && transport_->inflight() == 0;
+  return idle || now >= closeDeadline_;
+}
+
+Clock::time_point ReporterCore::nextWake(Clock::time_point now) {
+  Clock::time_point next = std::min(now + std::chrono::milliseconds(100), transport_->nextTimer(now));
+  std::lock_guard lock(mu_);
+  for (auto& open : open_)
+    if (open) next = std::min(next, open->created + opts_.batchMaxDelay);
+  if (closing_) next = std::min(next, closeDeadline_);
+  return next;
+}
+
+void ReporterCore::finishShutdown(Clock::time_point now) {
+  transport_->abortAll(now);  // in-flight calls come back through complete()
+  std::vector<std::unique_ptr<OutCall>> left;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& c : ready_) left.push_back(std::move(c));
+    ready_.clear();
+    for (auto& open : open_)
+      if (open) left.push_back(std::move(open));
+  }
+  uint64_t spans = 0;
+  for (auto& c : left) {
+    spans += c->spans;
+    finish(std::move(c), Outcome::kFailed, FailReason::kShutdown, 0);
+  }
+  if (spans > 0) spdlog::warn("reporter: {} spans could not be delivered before the shutdown deadline", spans);
+}
+
+void ReporterCore::run() {
+  for (;;) {
+    const Clock::time_point t = now();
+    if (step(t)) break;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(nextWake(t) - t).count();
+    transport_->poll(static_cast<int>(std::clamp<int64_t>(wait, 0, 100)));
+  }
+  finishShutdown(now());
+}
+
+}  // namespace jagent::report
