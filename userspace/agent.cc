@@ -141,7 +141,14 @@ Result<void> Agent::createPorts() {
       ports.push_back(receive::XdpPort{receivers_[i][0]->fd(), stage.get(), pc.model, pc.protocolName});
       stages_.push_back(std::move(stage));
     }
-    xdp_ = receive::XdpDatapath::create(cfg_.xdp, ports, registry_);  // null: XDP off, the cause is logged
+    receive::XdpOptions xo;
+    xo.interfaces = cfg_.xdp.interfaces;
+    xo.mode = cfg_.xdp.mode;
+    xo.pinPath = cfg_.xdp.pinPath;
+    xo.frameSize = cfg_.xdp.frameSize;
+    xo.ringSize = cfg_.xdp.ringSize;
+    xo.umemFrames = cfg_.xdp.umemFrames;
+    xdp_ = receive::XdpDatapath::create(xo, ports, registry_);  // null: XDP off, the cause is logged
   }
   return {};
 }

@@ -195,10 +195,14 @@ def accounting(sent_keys, delivered_keys, totals, exact):
     unexpected = set(delivered_keys) - sent
     check(not unexpected, "%d delivered spans were never sent" % len(unexpected))
     n_sent, n_del = len(sent), len(set(delivered_keys))
-    check(totals["received_spans"] == n_sent,
+    # Datagrams dropped before decoding (a saturated reporter stops the receivers: udp_dropped,
+    # then kernel drops) carry spans the agent never saw; everything it decoded is accounted below.
+    early = totals["udp_dropped"] + totals["udp_kernel_drops"]
+    check(totals["received_spans"] == n_sent if early == 0 else totals["received_spans"] < n_sent,
           "agent received %d spans, sender sent %d (udp drops %d, kernel %d, rejected %d)" %
           (totals["received_spans"], n_sent, totals["udp_dropped"], totals["udp_kernel_drops"],
            totals["decode_rejected"]))
+    n_sent = totals["received_spans"] if early else n_sent
     failed, unknown, dropped = totals["failed_spans"], totals["failed_unknown_spans"], totals["dropped_spans"]
     if exact or unknown == 0:
         check(n_del + failed + dropped == n_sent,

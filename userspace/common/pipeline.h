@@ -25,6 +25,28 @@ enum class Format : uint8_t { kJaeger, kZipkin };
 
 [[nodiscard]] constexpr const char* formatName(Format f) noexcept { return f == Format::kJaeger ? "jaeger" : "zipkin"; }
 
+// Why the decoder rejected a datagram. Stable names (reasonName) are the `reason` label of the
+// decode-rejected metric and the field names of the XDP user_stats map; keep them in step.
+enum class RejectReason : uint8_t {
+  kOk = 0,
+  kTruncated,           // ran out of bytes mid-value
+  kWrongProtocol,       // e.g. binary bytes on the compact port (first byte says which)
+  kBadEnvelope,         // bad protocol id / version / name length in the message header
+  kBadMessageType,      // envelope type is not CALL or ONEWAY
+  kUnknownMethod,       // not emitBatch / emitZipkinBatch
+  kLengthTooLarge,      // declared string/container length larger than the bytes left
+  kNegativeLength,      // declared length/count < 0 (binary i32 lengths)
+  kDepthExceeded,       // nesting deeper than decode::kMaxDepth
+  kBadVarint,           // varint longer than its type allows
+  kBadType,             // a wire type id that does not exist
+  kWrongFieldType,      // a known field with the wrong wire type
+  kMissingField,        // a required field that the collector needs is absent (Batch.process, Batch.spans, ...)
+  kTrailingBytes,       // bytes after the end of the message
+  kCount
+};
+
+[[nodiscard]] const char* reasonName(RejectReason r) noexcept;  // defined in decode/transcoder.cc
+
 // Tags the agent adds to every jaeger batch's Process.tags (--agent.tags), as string tags.
 struct AgentTag {
   std::string key;
@@ -104,6 +126,10 @@ struct Datagram {
 class DatagramSink {
  public:
   virtual bool push(Datagram& d) noexcept = 0;
+  // False while the sink would only drop what it is given (e.g. the reporter's queue is full):
+  // the receiver then stops reading, so the kernel drops (and counts) instead of the agent
+  // spending CPU on datagrams it cannot forward. Any thread; cheap (one relaxed load).
+  [[nodiscard]] virtual bool accepting() const noexcept { return true; }
 
  protected:
   ~DatagramSink() = default;

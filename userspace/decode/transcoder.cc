@@ -108,6 +108,9 @@ void appendString(std::vector<uint8_t>& v, int16_t id, std::string_view s) {
 
 }  // namespace
 
+}  // namespace jagent::decode
+
+namespace jagent {
 const char* reasonName(RejectReason r) noexcept {
   switch (r) {
     case RejectReason::kOk:
@@ -143,6 +146,9 @@ const char* reasonName(RejectReason r) noexcept {
   }
   return "unknown";
 }
+}  // namespace jagent
+
+namespace jagent::decode {
 
 Transcoder::Transcoder(std::vector<AgentTag> agentTags) : agentTags_(std::move(agentTags)) {
   using S = schema::Tag;

@@ -35,26 +35,8 @@ using jagent::BatchSummary;
 using jagent::ClientStats;
 using jagent::Format;
 using jagent::Protocol;
-
-enum class RejectReason : uint8_t {
-  kOk = 0,
-  kTruncated,           // ran out of bytes mid-value
-  kWrongProtocol,       // e.g. binary bytes on the compact port (first byte says which)
-  kBadEnvelope,         // bad protocol id / version / name length in the message header
-  kBadMessageType,      // envelope type is not CALL or ONEWAY
-  kUnknownMethod,       // not emitBatch / emitZipkinBatch
-  kLengthTooLarge,      // declared string/container length larger than the bytes left
-  kNegativeLength,      // declared length/count < 0 (binary i32 lengths)
-  kDepthExceeded,       // nesting deeper than kMaxDepth
-  kBadVarint,           // varint longer than its type allows
-  kBadType,             // a wire type id that does not exist
-  kWrongFieldType,      // a known field with the wrong wire type
-  kMissingField,        // a required field that the collector needs is absent (Batch.process, Batch.spans, ...)
-  kTrailingBytes,       // bytes after the end of the message
-  kCount
-};
-
-[[nodiscard]] const char* reasonName(RejectReason r) noexcept;
+using jagent::reasonName;
+using jagent::RejectReason;
 
 inline constexpr int kMaxDepth = 64;
 

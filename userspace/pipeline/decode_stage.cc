@@ -27,6 +27,7 @@ DecodeStage::DecodeStage(Options opts, PortMetrics& metrics, report::Reporter& r
     : opts_(std::move(opts)), metrics_(metrics), reporter_(reporter), transcoder_(opts_.agentTags) {}
 
 bool DecodeStage::push(Datagram& d) noexcept {
+  if (reporter_.saturated()) return false;
   if (opts_.concurrent) {
     std::lock_guard lock(mu_);
     process(d);

@@ -52,8 +52,11 @@ class DecodeStage final : public DatagramSink {
   DecodeStage& operator=(const DecodeStage&) = delete;
 
   void setPort(uint16_t port) noexcept { port_ = port; }
-  // Always consumes the datagram (decoded and forwarded, or rejected and counted).
+  // Consumes the datagram (decoded and forwarded, or rejected and counted), unless the shard's
+  // reporter is saturated: then it returns false at once, before any decoding, and the receiver
+  // counts the drop (jaeger_agent_thrift_udp_server_packets_dropped, jaeger's "queue full").
   bool push(Datagram& d) noexcept override;
+  [[nodiscard]] bool accepting() const noexcept override { return !reporter_.saturated(); }
 
  private:
   void process(Datagram& d) noexcept;

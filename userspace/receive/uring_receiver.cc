@@ -243,7 +243,15 @@ void UringReceiver::run() {
   io_uring_cqe* cqes[64];
   while (!stop_.load(std::memory_order_relaxed)) {
     drainReturned();
-    if (!armed_ && lent_ < opts_.bufferCount) arm();
+    const bool accepting = sink_.accepting();
+    if (!armed_ && lent_ < opts_.bufferCount && accepting) arm();
+    if (!armed_ && !accepting) {
+      // The sink is saturated: leave datagrams in the socket buffer, where the kernel drops
+      // (and counts) what does not fit, and look again shortly.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      pollKernelDrops();
+      continue;
+    }
     if (!armed_) {
       // Every buffer is with a consumer: wait for one to come back (the socket buffer holds
       // the traffic meanwhile).
@@ -274,6 +282,31 @@ void UringReceiver::run() {
     }
   }
   cancelReceive();
+  drainSocket();
+}
+
+void UringReceiver::drainSocket() {
+  // What is still in the socket buffer at stop would vanish with the socket, uncounted: read it
+  // and hand it to the sink like any other datagram (the reporters still run at this point).
+  std::vector<uint8_t> buf(static_cast<size_t>(opts_.maxPacketSize) + 1);
+  for (int i = 0; i < 100'000; ++i) {
+    Datagram d;
+    socklen_t peerLen = sizeof d.peer;
+    const ssize_t n = ::recvfrom(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
+                                 reinterpret_cast<sockaddr*>(&d.peer), &peerLen);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: empty
+    }
+    read_.store(read_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (n > opts_.maxPacketSize) {
+      counters_.tooLarge.inc();
+      continue;
+    }
+    d.bytes = {buf.data(), static_cast<size_t>(n)};
+    if (sink_.push(d)) counters_.processed.inc();
+    else counters_.dropped.inc();
+  }
 }
 
 void UringReceiver::cancelReceive() {

@@ -87,6 +87,7 @@ class UringReceiver final : public BufferOwner {
   void handle(const io_uring_cqe* cqe);
   void pollKernelDrops();
   void cancelReceive();
+  void drainSocket();
 
   Options opts_;
   DatagramSink& sink_;

@@ -11,7 +11,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "decode/transcoder.h"
 
 namespace jagent::receive {
 namespace {
@@ -42,7 +41,7 @@ constexpr GlobalResult kGlobalResults[] = {
     {"other", &agent_global_stats::other},
 };
 
-// user_stats.decode_rejected fields in decode::RejectReason order (kOk excluded).
+// user_stats.decode_rejected fields in RejectReason order (kOk excluded).
 constexpr __u64 agent_decode_rejects::*kRejectFields[] = {
     &agent_decode_rejects::truncated,        &agent_decode_rejects::wrong_protocol,
     &agent_decode_rejects::bad_envelope,     &agent_decode_rejects::bad_message_type,
@@ -52,8 +51,8 @@ constexpr __u64 agent_decode_rejects::*kRejectFields[] = {
     &agent_decode_rejects::wrong_field_type, &agent_decode_rejects::missing_field,
     &agent_decode_rejects::trailing_bytes,
 };
-static_assert(std::size(kRejectFields) == static_cast<size_t>(decode::RejectReason::kCount) - 1,
-              "agent_abi.h agent_decode_rejects must list every decode::RejectReason");
+static_assert(std::size(kRejectFields) == static_cast<size_t>(RejectReason::kCount) - 1,
+              "agent_abi.h agent_decode_rejects must list every RejectReason");
 static_assert(std::size(kRejectFields) == AGENT_DECODE_REJECT_REASONS, "ABI: reject reasons");
 
 constexpr auto kStatsInterval = std::chrono::milliseconds(100);
@@ -80,7 +79,7 @@ void store(__u64& field, uint64_t v) { std::atomic_ref<__u64>(field).store(v, st
 
 }  // namespace
 
-std::unique_ptr<XdpDatapath> XdpDatapath::create(const config::XdpConfig& cfg, const std::vector<XdpPort>& ports,
+std::unique_ptr<XdpDatapath> XdpDatapath::create(const XdpOptions& cfg, const std::vector<XdpPort>& ports,
                                                  metrics::Registry& registry) {
   auto dp = tryCreate(cfg, ports, registry);
   if (!dp) {
@@ -91,7 +90,7 @@ std::unique_ptr<XdpDatapath> XdpDatapath::create(const config::XdpConfig& cfg, c
   return std::move(*dp);
 }
 
-Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpConfig& cfg,
+Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const XdpOptions& cfg,
                                                             const std::vector<XdpPort>& ports,
                                                             metrics::Registry& registry) {
   auto mode = parseXdpMode(cfg.mode);
@@ -327,7 +326,7 @@ void XdpDatapath::mirrorUserStats() {
     store(p.read_errors, reg.counterSum("jaeger_agent_thrift_udp_server_read_errors", l));
     for (size_t r = 0; r < std::size(kRejectFields); ++r) {
       metrics::Labels rl = l;
-      rl.emplace_back("reason", decode::reasonName(static_cast<decode::RejectReason>(r + 1)));
+      rl.emplace_back("reason", reasonName(static_cast<RejectReason>(r + 1)));
       store(p.decode_rejected.*kRejectFields[r], reg.counterSum("jaeger_agent_decode_rejected", rl));
     }
   }

@@ -28,7 +28,6 @@
 #include <vector>
 
 #include "common/result.h"
-#include "config/config.h"
 #include "metrics/metrics.h"
 #include "receive/datagram.h"
 #include "receive/xdp_program.h"
@@ -36,7 +35,17 @@
 
 namespace jagent::receive {
 
-// One processor as seen by the XDP path.
+// What the XDP path is asked to do (the composition root fills it from --xdp.*).
+struct XdpOptions {
+  std::vector<std::string> interfaces;         // names; "auto" = the default-route interface
+  std::string mode = "auto";                   // auto | native | skb
+  std::string pinPath = "/sys/fs/bpf/jaeger-agent";
+  uint32_t frameSize = 4096;                   // UMEM frame size (a power of two, 2048 or 4096)
+  uint32_t ringSize = 2048;                    // rx / fill ring entries per socket (power of two)
+  uint32_t umemFrames = 4096;                  // UMEM frames per socket (power of two)
+};
+
+// One UDP port as seen by the XDP path.
 struct XdpPort {
   int socketFd = -1;             // its bound UDP socket (borrowed): port and address, by getsockname
   DatagramSink* sink = nullptr;  // the processor
@@ -46,11 +55,11 @@ struct XdpPort {
 
 class XdpDatapath {
  public:
-  [[nodiscard]] static std::unique_ptr<XdpDatapath> create(const config::XdpConfig& cfg,
+  [[nodiscard]] static std::unique_ptr<XdpDatapath> create(const XdpOptions& cfg,
                                                            const std::vector<XdpPort>& ports,
                                                            metrics::Registry& registry);
   // The same, failing with the cause instead of logging it (tests, benchmarks).
-  [[nodiscard]] static Result<std::unique_ptr<XdpDatapath>> tryCreate(const config::XdpConfig& cfg,
+  [[nodiscard]] static Result<std::unique_ptr<XdpDatapath>> tryCreate(const XdpOptions& cfg,
                                                                       const std::vector<XdpPort>& ports,
                                                                       metrics::Registry& registry);
   ~XdpDatapath();

@@ -18,6 +18,8 @@ class Reporter {
  public:
   virtual ~Reporter() = default;
   virtual void emit(const EncodedBatch& batch) noexcept = 0;
+  // True while emit() would drop for lack of queue space (a hint: one relaxed load).
+  [[nodiscard]] virtual bool saturated() const noexcept { return false; }
   // Stop accepting, deliver what is queued until `deadline`, count the rest as dropped.
   virtual void close(std::chrono::steady_clock::time_point deadline) = 0;
 };

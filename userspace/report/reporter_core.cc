@@ -132,6 +132,7 @@ void ReporterCore::unreserve(size_t bytes) noexcept {
   if (bytes == 0) return;
   reserved_.fetch_sub(bytes, std::memory_order_relaxed);
   metrics_.queueBytes.add(-static_cast<int64_t>(bytes));
+  if (saturated_.load(std::memory_order_relaxed)) saturated_.store(false, std::memory_order_relaxed);
 }
 
 void ReporterCore::emit(const EncodedBatch& batch) noexcept {
@@ -151,6 +152,7 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
     }
     const size_t need = open ? 0 : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
     if (closing_ || reserved_.load(std::memory_order_relaxed) + need > opts_.queueMaxBytes) {
+      if (!closing_) saturated_.store(true, std::memory_order_relaxed);
       (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull)->inc();
       (closing_ ? m.spansDroppedShutdown : m.spansDroppedQueueFull)->inc(spans);
       uint64_t suppressed = 0;

@@ -84,6 +84,8 @@ class ReporterCore final : public Reporter, public CompletionSink {
   // Starts the I/O thread (not for tests that drive step()).
   void start();
   void emit(const EncodedBatch& batch) noexcept override;
+  // Set when emit() dropped for queue space, cleared when a call finishes and frees some.
+  [[nodiscard]] bool saturated() const noexcept override { return saturated_.load(std::memory_order_relaxed); }
   void close(Clock::time_point deadline) override;
   // The first half of close(): stop accepting and start draining, without waiting (so that
   // several shards drain at once).
@@ -134,6 +136,7 @@ class ReporterCore final : public Reporter, public CompletionSink {
   Clock::time_point closeDeadline_{};
   bool stopped_ = false;
   std::atomic<size_t> reserved_{0};              // capacity of bodies queued, open or in flight
+  std::atomic<bool> saturated_{false};
 };
 
 }  // namespace jagent::report
