@@ -234,9 +234,11 @@ TEST(TChannelFrameCrc, ChainingAtEverySplit) {
 
 TEST(TChannelFrameCrc, HardwareMatchesPortable) {
   if (!detail::hasHardwareCrc32c()) GTEST_SKIP() << "no SSE4.2";
-  const Bytes d = pattern(4096 + 8, 2);
+  // Lengths around the 3-stream block sizes (3 × 256 and 3 × 8192 bytes) and well past them.
+  const Bytes d = pattern(100'000 + 8, 2);
   for (size_t off = 0; off < 8; ++off) {
-    for (size_t len : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096}) {
+    for (size_t len : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 767, 768, 769, 1000, 4096, 24575, 24576, 24577, 25344,
+                       65536, 100'000}) {
       const auto s = std::span<const uint8_t>(d).subspan(off, len);
       EXPECT_EQ(detail::crc32cHardware(s, 0x1234567U), detail::crc32cPortable(s, 0x1234567U)) << off << " " << len;
     }
