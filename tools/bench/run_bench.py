@@ -46,7 +46,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_64K_SPANS = 1_000_000
 TARGET_1K_DGRAMS = 250_000
 TARGET_LOSS_PCT = 0.1
-TARGET_CPU_US = 1.0
+TARGET_CPU_US = 0.7     # 64 KB class, issue #14 (was 1.0 in issue #7)
+TARGET_CPU_US_1K = 1.5  # ~1.4 KB class, issue #14
 TARGET_RSS_MIB = 64
 
 # Offered-load steps: spans/s for the 64 KB class, datagrams/s for the 1 KB class; 0 = flood.
@@ -305,7 +306,7 @@ class Runner:
             time.sleep(0.05)
 
         target = "%s:%d" % (veth.host_ip if veth else "127.0.0.1", ports[ENC_PORT[encoding]])
-        threads = self.args.threads_1k if size == "1k" else 1
+        threads = self.args.threads_1k if size == "1k" else getattr(self.args, "threads_64k", 1)
         lg = [self.loadgen, "--target", target, "--encoding", encoding, "--size", size, "--rate", str(rate_dps),
               "--threads", str(threads), "--duration", str(duration), "--seed", "7", "--json"]
         if veth is not None:
@@ -642,8 +643,10 @@ def targets_section(results):
                            fmt_int(r["offered_sps"]), fmt_int(r["delivered_sps"]), r["loss_pct"])
                        + offered_note(r, TARGET_64K_SPANS, "offered_sps"))
             cpu = r["agent_cpu_us_per_span"] or 0
-            out.append("- ≤1 µs agent CPU per span at that load: **%s** — %.2f µs/span (%.2f cores)." % (
-                met(cpu <= TARGET_CPU_US, None if cpu <= TARGET_CPU_US else "by %.2f µs, %.1fx" % (cpu - 1, cpu)),
+            out.append("- ≤%.1f µs agent CPU per span at that load: **%s** — %.2f µs/span (%.2f cores)." % (
+                TARGET_CPU_US,
+                met(cpu <= TARGET_CPU_US, None if cpu <= TARGET_CPU_US else "by %.2f µs, %.1fx" % (
+                    cpu - TARGET_CPU_US, cpu / TARGET_CPU_US)),
                 cpu, r["agent_cores"]))
             out.append("- Agent peak RSS ≤64 MiB at that load: **%s** — VmHWM %.0f MiB." % (
                 met(r["agent_hwm_mib"] <= TARGET_RSS_MIB, None if r["agent_hwm_mib"] <= TARGET_RSS_MIB
@@ -666,6 +669,10 @@ def targets_section(results):
                                100 * r["delivered_dps"] / TARGET_1K_DGRAMS, r["loss_pct"])),
                            fmt_int(r["offered_dps"]), fmt_int(r["delivered_dps"]), r["loss_pct"],
                            r["agent_cpu_us_per_span"] or 0) + offered_note(r, TARGET_1K_DGRAMS, "offered_dps"))
+            cpu = r["agent_cpu_us_per_span"] or 0
+            out.append("- ~1 KB, ≤%.1f µs agent CPU per span at that load: **%s** — %.2f µs/span." % (
+                TARGET_CPU_US_1K, met(cpu <= TARGET_CPU_US_1K, None if cpu <= TARGET_CPU_US_1K else "%.1fx" % (
+                    cpu / TARGET_CPU_US_1K)), cpu))
         best = best_at(rows1k, lambda r: r["rate_dps"] != 0 and r["loss_pct"] < TARGET_LOSS_PCT)
         if not rows1k:
             pass
@@ -674,6 +681,16 @@ def targets_section(results):
         else:
             out.append("- ~1 KB: no paced step stayed under 0.1% loss.")
         floods = [r for r in rows64 + rows1k if r["rate_dps"] == 0]
+        for rows, name in ((rows64, "64 KB"), (rows1k, "~1 KB")):
+            fl = [r for r in rows if r["rate_dps"] == 0]
+            sustainable = best_at(rows, lambda r: r["rate_dps"] != 0 and r["loss_pct"] < TARGET_LOSS_PCT)
+            if fl and sustainable:
+                share = fl[0]["delivered_sps"] / max(1, sustainable["delivered_sps"])
+                out.append("- %s flood holds the line (delivers ≥90 %% of the sustainable rate, %s spans/s): **%s** — "
+                           "%s spans/s under flood (%.0f %%)." % (
+                               name, fmt_int(sustainable["delivered_sps"]),
+                               met(share >= 0.9, None if share >= 0.9 else "%.0f %%" % (100 * share)),
+                               fmt_int(fl[0]["delivered_sps"]), 100 * share))
         if floods:
             exact = all(r.get("identity_ok", r["identity_gap"] == 0) for r in floods)
             peak = max(r["agent_hwm_mib"] for r in floods)
