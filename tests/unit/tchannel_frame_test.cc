@@ -936,6 +936,56 @@ TEST(TChannelFrameFragmentation, LargeArg3InOddPieces) {
   }
 }
 
+// Gather output (the reporter's sendmsg path) flattens to exactly what appendCallReq writes, for
+// arg3 sizes around every frame boundary and for pieces below and above kGatherMinPiece; large
+// pieces are referred to, not copied.
+TEST(TChannelFrameFragmentation, GatherFlattensToTheCopiedEncoding) {
+  const Header h[] = {{"as", "thrift"}, {"cn", "jaeger-agent"}};
+  const Bytes body = pattern(3 * 65536 + 100, 5);
+  const uint8_t head[8] = {0x0F, 0x00, 0x01, 0x0C, 0, 0, 0, 3};
+  const uint8_t stop[1] = {0};
+  std::vector<size_t> sizes = {0, 1, 511, 512, 1000, 65400, 65450, 65480, 65500, 65535, 65536, 131000, 131072,
+                               3 * 65536 + 100};
+  for (size_t n = 65300; n < 65560; n += 7) sizes.push_back(n);
+  for (auto type : {ChecksumType::kCrc32c, ChecksumType::kCrc32, ChecksumType::kNone}) {
+    for (size_t n : sizes) {
+      const std::span<const uint8_t> pieces[] = {head, std::span<const uint8_t>(body).first(n), stop};
+      CallReq req;
+      req.id = 7;
+      req.ttlMs = 999;
+      req.service = "jaeger-collector";
+      req.headers = h;
+      req.checksum = type;
+      req.arg1 = asBytes(kSubmitBatches);
+      req.arg2 = kEmptyThriftHeaders;
+      req.arg3 = pieces;
+      Bytes copied;
+      ASSERT_TRUE(appendCallReq(copied, req));
+      Bytes meta = {0xAA, 0xBB};  // bytes already in the buffer are not part of the message
+      std::vector<Segment> segs;
+      ASSERT_TRUE(appendCallReqGather(meta, segs, req));
+      Bytes flat;
+      size_t externalBytes = 0;
+      for (const Segment& g : segs) {
+        ASSERT_GT(g.size, 0U);
+        if (g.external) {
+          EXPECT_GE(g.external, body.data());
+          EXPECT_LE(g.external + g.size, body.data() + body.size());
+          flat.insert(flat.end(), g.external, g.external + g.size);
+          externalBytes += g.size;
+        } else {
+          ASSERT_LE(g.offset + g.size, meta.size());
+          flat.insert(flat.end(), meta.begin() + static_cast<std::ptrdiff_t>(g.offset),
+                      meta.begin() + static_cast<std::ptrdiff_t>(g.offset + g.size));
+        }
+      }
+      EXPECT_EQ(firstDiff(flat, copied), -1) << "arg3 of " << n << " bytes, checksum " << static_cast<int>(type);
+      EXPECT_EQ(externalBytes, n >= kGatherMinPiece ? n : 0U) << n;
+      EXPECT_EQ(meta.size() - 2, copied.size() - externalBytes) << n;
+    }
+  }
+}
+
 TEST(TChannelFrameFragmentation, NotEncodable) {
   CallReq req;
   req.service = "jaeger-collector";

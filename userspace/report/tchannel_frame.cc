@@ -303,6 +303,35 @@ size_t totalSize(Pieces pieces) noexcept {
 class PieceCursor {
  public:
   explicit PieceCursor(Pieces pieces) noexcept : pieces_(pieces) {}
+  // Gather output: like copy(), but pieces of at least kGatherMinPiece bytes become external
+  // segments instead of being copied (the meta bytes before them are cut into a segment first).
+  // Returns how many bytes went out as external segments.
+  size_t refer(size_t n, std::vector<uint8_t>& meta, std::vector<Segment>& segs, size_t& metaCut,
+               ChecksumType type, uint32_t& running) {
+    size_t external = 0;
+    while (n > 0) {
+      const auto piece = pieces_[index_];
+      const size_t take = std::min(n, piece.size() - offset_);
+      const auto part = piece.subspan(offset_, take);
+      running = updateChecksum(type, part, running);
+      if (piece.size() < kGatherMinPiece) {
+        putBytes(meta, part);
+      } else {
+        if (meta.size() > metaCut) segs.push_back(Segment{nullptr, metaCut, meta.size() - metaCut});
+        metaCut = meta.size();
+        segs.push_back(Segment{part.data(), 0, part.size()});
+        external += part.size();
+      }
+      offset_ += take;
+      n -= take;
+      if (offset_ == piece.size()) {
+        ++index_;
+        offset_ = 0;
+      }
+    }
+    return external;
+  }
+
   // Precondition: n ≤ bytes not yet copied.
   void copy(size_t n, std::vector<uint8_t>& out, ChecksumType type, uint32_t& running) {
     while (n > 0) {
@@ -352,8 +381,10 @@ class PieceCursor {
 //    Every frame carries the running checksum after its own arg bytes.
 class MessageWriter {
  public:
-  MessageWriter(std::vector<uint8_t>& out, uint32_t id, FrameType continueType, ChecksumType checksumType) noexcept
-      : out_(out), id_(id), continueType_(continueType), checksumType_(checksumType) {}
+  MessageWriter(std::vector<uint8_t>& out, uint32_t id, FrameType continueType, ChecksumType checksumType,
+                std::vector<Segment>* segments = nullptr) noexcept
+      : out_(out), id_(id), continueType_(continueType), checksumType_(checksumType), segs_(segments),
+        metaCut_(out.size()) {}
 
   // Opens the first frame up to and including its flags byte; the caller then appends the
   // type-specific fixed fields and calls writeArgs().
@@ -371,19 +402,23 @@ class MessageWriter {
       for (;;) {
         const size_t n = std::min(left, room() - kChunkPrefix);
         put16(out_, n);
-        cursor.copy(n, out_, checksumType_, running_);
+        if (segs_) external_ += cursor.refer(n, out_, *segs_, metaCut_, checksumType_, running_);
+        else cursor.copy(n, out_, checksumType_, running_);
         left -= n;
         if (left == 0) break;
         nextFrame();
       }
     }
     closeFrame(false);
+    if (segs_ && out_.size() > metaCut_) segs_->push_back(Segment{nullptr, metaCut_, out_.size() - metaCut_});
   }
 
  private:
-  size_t room() const noexcept { return kMaxFrameSize - (out_.size() - start_); }
+  // Bytes of the current frame: in `out_` since its start, plus those referred to externally.
+  size_t room() const noexcept { return kMaxFrameSize - (out_.size() - start_ + external_); }
 
   void openFrame(FrameType type) {
+    external_ = 0;
     start_ = beginFrame(out_, type, id_);
     flagsPos_ = out_.size();
     out_.push_back(0);
@@ -396,7 +431,7 @@ class MessageWriter {
   void closeFrame(bool more) noexcept {
     out_[flagsPos_] = more ? kFlagMoreFragments : 0;
     if (checksumType_ != ChecksumType::kNone) store32(&out_[checksumPos_], running_);
-    endFrame(out_, start_);
+    store16(&out_[start_], out_.size() - start_ + external_);
   }
   void nextFrame() {
     closeFrame(true);
@@ -412,6 +447,9 @@ class MessageWriter {
   size_t start_ = 0;
   size_t flagsPos_ = 0;
   size_t checksumPos_ = 0;
+  std::vector<Segment>* segs_;  // gather mode when set
+  size_t metaCut_;              // meta bytes before this offset are already in segments
+  size_t external_ = 0;         // external bytes in the current frame
 };
 
 // Worst-case output size, so the whole message costs at most one reallocation of `out`.
@@ -572,6 +610,22 @@ bool appendCallReq(std::vector<uint8_t>& out, const CallReq& req) {
   out.push_back(static_cast<uint8_t>(req.service.size()));
   putString(out, req.service);
   putTransportHeaders(out, req.headers);
+  w.writeArgs(args);
+  return true;
+}
+
+bool appendCallReqGather(std::vector<uint8_t>& meta, std::vector<Segment>& segments, const CallReq& req) {
+  if (!isEncodable(req)) return false;
+  const std::span<const uint8_t> arg1[1] = {req.arg1};
+  const std::span<const uint8_t> arg2[1] = {req.arg2};
+  const std::array<Pieces, 3> args{Pieces(arg1), Pieces(arg2), req.arg3};
+  MessageWriter w(meta, req.id, FrameType::kCallReqContinue, req.checksum, &segments);
+  w.openFirst(FrameType::kCallReq);
+  put32(meta, req.ttlMs);
+  putBytes(meta, req.tracing);
+  meta.push_back(static_cast<uint8_t>(req.service.size()));
+  putString(meta, req.service);
+  putTransportHeaders(meta, req.headers);
   w.writeArgs(args);
   return true;
 }

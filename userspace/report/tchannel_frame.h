@@ -138,6 +138,21 @@ struct CallRes {
 bool appendCallReq(std::vector<uint8_t>& out, const CallReq& req);
 bool appendCallRes(std::vector<uint8_t>& out, const CallRes& res);
 
+// The same call req, for gather output (sendmsg iovecs) without copying large arg pieces: the
+// bytes the encoder makes itself (frame headers, fixed fields, chunk prefixes, checksums, and
+// arg pieces shorter than kGatherMinPiece) are appended to `meta`; `segments` receives the whole
+// message in order, each a slice of `meta` (by offset: `meta` may grow) or of an arg piece (by
+// pointer: the caller keeps those bytes alive and unchanged until they are written). Flattened,
+// the segments are byte for byte what appendCallReq() appends. The checksums are computed over
+// the same slices, so every body byte is read once here and once by the kernel.
+struct Segment {
+  const uint8_t* external = nullptr;  // null: meta[offset, offset + size)
+  size_t offset = 0;
+  size_t size = 0;
+};
+inline constexpr size_t kGatherMinPiece = 512;
+bool appendCallReqGather(std::vector<uint8_t>& meta, std::vector<Segment>& segments, const CallReq& req);
+
 // ---- Thrift over TChannel (as=thrift) arg2: nh:2 (key~2 value~2){nh} ------------------------
 
 inline constexpr std::array<uint8_t, 2> kEmptyThriftHeaders{0, 0};  // the arg2 of every plain call

@@ -6,9 +6,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <random>
 
@@ -71,6 +73,17 @@ FailReason errorReason(ErrorCode code) {
   }
 }
 
+// One message waiting to be written. A call's frames refer to its body (no copy): the call
+// stays in `inflight` at least until its bytes are written, and if it completes earlier (an early
+// error frame, a deadline) its remaining bytes are copied first (detach()).
+struct Pending {
+  std::vector<uint8_t> meta;            // headers, prefixes, checksums, small pieces
+  std::vector<tchannel::Segment> segs;  // the message: slices of meta or of the call body
+  size_t seg = 0;                       // first segment not completely written
+  size_t segOff = 0;                    // bytes of it already written
+  uint32_t callId = 0;                  // 0: connection frames (init, ping)
+};
+
 }  // namespace
 
 struct TChannelTransport::Peer {
@@ -83,10 +96,10 @@ struct TChannelTransport::Peer {
   Clock::time_point nextAttempt{};
   std::chrono::milliseconds backoff{100};
   uint32_t nextId = 1;
-  std::vector<uint8_t> out;
-  size_t outOff = 0;
+  // What is waiting to be written, in order (see Pending).
+  std::deque<Pending> sendq;
   uint64_t written = 0;             // bytes ever written on this connection
-  uint64_t queued = 0;              // bytes ever appended to `out` on this connection
+  uint64_t queued = 0;              // bytes ever queued on this connection
   std::vector<uint8_t> in;
   bool wantWrite = false;
   struct InFlight {
@@ -100,6 +113,38 @@ struct TChannelTransport::Peer {
   uint32_t pingId = 0;               // outstanding ping req, 0 = none
   Clock::time_point pingSent{};
 };
+
+namespace {
+
+// Queues connection frames (init, ping) built by `build` into `meta`.
+template <typename Build>
+size_t queueControl(std::deque<Pending>& q, Build&& build) {
+  Pending pk;
+  build(pk.meta);
+  if (pk.meta.empty()) return 0;
+  pk.segs.push_back(tchannel::Segment{nullptr, 0, pk.meta.size()});
+  const size_t n = pk.meta.size();
+  q.push_back(std::move(pk));
+  return n;
+}
+
+// A call that completes before all its bytes left: copy what is still unwritten into the pending
+// entry's own storage, so the call's body can go back to the core.
+void detach(std::deque<Pending>& q, uint32_t callId) {
+  for (auto& pk : q) {
+    if (pk.callId != callId) continue;
+    for (size_t i = pk.seg; i < pk.segs.size(); ++i) {
+      tchannel::Segment& g = pk.segs[i];
+      if (!g.external) continue;
+      const size_t at = pk.meta.size();
+      pk.meta.insert(pk.meta.end(), g.external, g.external + g.size);
+      g = tchannel::Segment{nullptr, at, g.size};
+    }
+    pk.callId = 0;
+  }
+}
+
+}  // namespace
 
 TChannelTransport::PeerGauges TChannelTransport::registerGauges(const Options& opts, metrics::Registry& registry,
                                                                 size_t shards) {
@@ -171,7 +216,7 @@ TChannelTransport::Peer* TChannelTransport::pickPeer(int avoid) {
   const size_t n = peers_.size();
   for (size_t k = 0; k < n; ++k) {
     auto& p = peers_[(static_cast<size_t>(lastDispatched_ + 1) + k) % n];
-    if (p->state != Peer::State::kReady || p->out.size() - p->outOff > kMaxUnsentPerPeer) continue;
+    if (p->state != Peer::State::kReady || p->queued - p->written > kMaxUnsentPerPeer) continue;
     if (!best) {
       best = p.get();
       continue;
@@ -216,12 +261,16 @@ bool TChannelTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point n
   req.arg1 = {reinterpret_cast<const uint8_t*>(method.data()), method.size()};
   req.arg2 = tchannel::kEmptyThriftHeaders;
   req.arg3 = pieces;
-  const size_t before = p.out.size();
-  if (!tchannel::appendCallReq(p.out, req)) {  // only if arg sizes were unrepresentable: never for ours
+  // Frames as iovecs over the call's body: the body is not copied again (one copy from the
+  // decoder's output into the call, then the kernel's).
+  Pending pk;
+  pk.callId = req.id;
+  if (!tchannel::appendCallReqGather(pk.meta, pk.segs, req)) {  // only if arg sizes were unrepresentable: never for ours
     sink_->complete(std::move(call), Outcome::kFailed, FailReason::kEncode, now);
     return true;
   }
-  p.queued += p.out.size() - before;
+  for (const tchannel::Segment& g : pk.segs) p.queued += g.size;
+  p.sendq.push_back(std::move(pk));
   Peer::InFlight f;
   f.endPos = p.queued;
   f.call = std::move(call);
@@ -234,6 +283,7 @@ bool TChannelTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point n
 void TChannelTransport::completeCall(Peer& p, uint32_t id, Outcome outcome, FailReason reason, uint32_t notOk) {
   auto it = p.inflight.find(id);
   if (it == p.inflight.end()) return;
+  if (p.written < it->second.endPos) detach(p.sendq, id);  // still being written: keep its bytes
   std::unique_ptr<OutCall> call = std::move(it->second.call);
   p.inflight.erase(it);
   p.partial.erase(id);
@@ -243,6 +293,7 @@ void TChannelTransport::completeCall(Peer& p, uint32_t id, Outcome outcome, Fail
 
 void TChannelTransport::abortAll(Clock::time_point now) {
   for (auto& p : peers_) {
+    p->sendq.clear();  // the connection closes below: nothing more is written
     for (auto& [id, f] : p->inflight) {
       // Fully written but unanswered: the collector may still process it, so it is not a plain
       // drop. Not fully written: dropped at shutdown.
@@ -313,8 +364,7 @@ void TChannelTransport::startConnect(Peer& p, Clock::time_point now) {
     return;
   }
   p.state = Peer::State::kConnecting;
-  p.out.clear();
-  p.outOff = 0;
+  p.sendq.clear();
   p.in.clear();
   p.written = p.queued = 0;
   p.nextId = 1;
@@ -327,11 +377,14 @@ void TChannelTransport::startConnect(Peer& p, Clock::time_point now) {
                                       {"tchannel_language", "cpp"},
                                       {"tchannel_language_version", "c++20"},
                                       {"tchannel_version", JAGENT_VERSION}};
-  if (!tchannel::appendInitReq(p.out, p.nextId++, headers)) {
+  bool encoded = true;
+  p.queued = queueControl(p.sendq, [&](std::vector<uint8_t>& m) {
+    encoded = tchannel::appendInitReq(m, p.nextId++, headers);
+  });
+  if (!encoded) {
     failPeer(p, "init request could not be encoded");
     return;
   }
-  p.queued = p.out.size();
   p.wantWrite = true;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT;
@@ -359,6 +412,7 @@ void TChannelTransport::failPeer(Peer& p, const std::string& why) {
     spdlog::warn("collector {}: {} (reconnecting; {} similar suppressed)", p.spec, why, suppressed);
   // Calls on this connection: a request that never fully left is safe to send elsewhere; one that
   // did may have been processed, so its outcome is unknown and it is not retried (no duplicates).
+  p.sendq.clear();  // the connection is gone: nothing more is written (before the bodies go back)
   auto inflight = std::move(p.inflight);
   p.inflight.clear();
   p.partial.clear();
@@ -378,25 +432,45 @@ void TChannelTransport::updateEpoll(Peer& p) {
 }
 
 void TChannelTransport::flushWrites(Peer& p) {
-  while (p.outOff < p.out.size()) {
-    const ssize_t n = ::send(p.fd.get(), p.out.data() + p.outOff, p.out.size() - p.outOff, MSG_NOSIGNAL);
-    if (n < 0) {
+  // sendmsg over up to kIov segments at a time, straight from the queued messages.
+  constexpr size_t kIov = 64;
+  iovec iov[kIov];
+  while (!p.sendq.empty()) {
+    size_t n = 0;
+    for (auto it = p.sendq.begin(); it != p.sendq.end() && n < kIov; ++it) {
+      for (size_t i = it->seg; i < it->segs.size() && n < kIov; ++i) {
+        const tchannel::Segment& g = it->segs[i];
+        const size_t skip = i == it->seg ? it->segOff : 0;
+        const uint8_t* base = g.external ? g.external : it->meta.data() + g.offset;
+        iov[n++] = iovec{const_cast<uint8_t*>(base + skip), g.size - skip};
+      }
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    const ssize_t sent = ::sendmsg(p.fd.get(), &msg, MSG_NOSIGNAL);
+    if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
       failPeer(p, fmt::format("send: {}", std::strerror(errno)));
       return;
     }
-    p.outOff += static_cast<size_t>(n);
-    p.written += static_cast<uint64_t>(n);
+    p.written += static_cast<uint64_t>(sent);
+    auto left = static_cast<size_t>(sent);
+    while (left > 0 && !p.sendq.empty()) {
+      Pending& pk = p.sendq.front();
+      const size_t avail = pk.segs[pk.seg].size - pk.segOff;
+      const size_t take = std::min(left, avail);
+      pk.segOff += take;
+      left -= take;
+      if (pk.segOff == pk.segs[pk.seg].size) {
+        ++pk.seg;
+        pk.segOff = 0;
+        if (pk.seg == pk.segs.size()) p.sendq.pop_front();
+      }
+    }
   }
-  if (p.outOff == p.out.size()) {
-    p.out.clear();
-    p.outOff = 0;
-  } else if (p.outOff > kMaxUnsentPerPeer) {
-    p.out.erase(p.out.begin(), p.out.begin() + static_cast<std::ptrdiff_t>(p.outOff));  // keep the buffer bounded
-    p.outOff = 0;
-  }
-  const bool want = p.outOff < p.out.size();
+  const bool want = !p.sendq.empty();
   if (want != p.wantWrite) {
     p.wantWrite = want;
     updateEpoll(p);
@@ -512,9 +586,7 @@ void TChannelTransport::handleFrame(Peer& p, const tchannel::FrameView& f) {
       return;
     }
     case FrameType::kPingReq: {
-      const size_t before = p.out.size();
-      tchannel::appendPingRes(p.out, f.id);
-      p.queued += p.out.size() - before;
+      p.queued += queueControl(p.sendq, [&](std::vector<uint8_t>& m) { tchannel::appendPingRes(m, f.id); });
       flushWrites(p);
       return;
     }
@@ -570,9 +642,7 @@ void TChannelTransport::maintain(Clock::time_point now) {
     if (p->pingId == 0 && p->inflight.empty() && now - p->lastActivity > kPingInterval) {
       p->pingId = p->nextId++;
       p->pingSent = now;
-      const size_t before = p->out.size();
-      tchannel::appendPingReq(p->out, p->pingId);
-      p->queued += p->out.size() - before;
+      p->queued += queueControl(p->sendq, [&](std::vector<uint8_t>& m) { tchannel::appendPingReq(m, p->pingId); });
       flushWrites(*p);
     }
   }
