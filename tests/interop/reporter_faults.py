@@ -339,7 +339,31 @@ def scenario_coalescing(h):
     return r + " batches=%d calls=%d ratio=%.1f" % (batches, calls, batches / max(calls, 1))
 
 
+def scenario_collector_down_memory(h):
+    """No collector at all: the queue bound (reserved bytes) holds memory, virtual memory does not
+    grow with the traffic, and every span is counted as dropped."""
+    bound = 4 << 20
+    h.start_agent([free_port()], ["--reporter.queue-max-bytes=%d" % bound, "--shutdown-timeout=1s"])
+
+    def vm():
+        with open("/proc/%d/status" % h.agent.pid) as f:
+            t = f.read()
+        return (int(re.search(r"VmSize:\s+(\d+)", t).group(1)), int(re.search(r"VmRSS:\s+(\d+)", t).group(1)))
+    proc, sent_path = h.send(1500, seed=19, name="down", pace_us=1000, background=True)
+    time.sleep(1.0)
+    vm_early, _ = vm()
+    proc.wait(timeout=60)
+    vm_late, rss_late = vm()
+    totals, _ = h.stop_agent(timeout=20)
+    r = accounting(span_keys(sent_path), [], totals, exact=True)
+    check(totals["dropped_spans"] > 0, "expected queue-full drops with no collector: " + r)
+    check(vm_late - vm_early < 16 * 1024, "virtual memory grew %d KiB while the collector was down" % (vm_late - vm_early))
+    check(rss_late * 1024 < 48 * 1024 * 1024 + 2 * bound, "RSS %d KiB above bound" % rss_late)
+    return r + " vm_growth=%dKiB rss=%dMiB" % (vm_late - vm_early, rss_late // 1024)
+
+
 SCENARIOS = {
+    "collector_down_memory": scenario_collector_down_memory,
     "spread_and_kill": scenario_spread_and_kill,
     "busy_retry": scenario_busy_retry,
     "slow_collector": scenario_slow_collector,

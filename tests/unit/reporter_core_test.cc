@@ -122,6 +122,24 @@ TEST(ReporterCore, AFullCallGoesWithoutWaitingAndFormatsDoNotMix) {
   EXPECT_EQ(f.transport->sent[1]->items, 4u) << "a zipkin call lists spans, not batches";
 }
 
+TEST(ReporterCore, OneBatchPerCallWhenTheTransportSaysSo) {
+  Fixture f;
+  f.core.reset();
+  auto t = std::make_unique<ScriptedTransport>();
+  f.transport = t.get();
+  ReporterCore::Options o;
+  o.maxBatchesPerCall = 1;
+  o.clock = [&f] { return f.now; };
+  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  for (int i = 0; i < 5; ++i) f.emit(100 + i, 2);
+  f.core->step(f.now);
+  ASSERT_EQ(f.transport->sent.size(), 5u) << "calls waited for batch-max-delay although each is full";
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(f.transport->sent[i]->batches, 1u);
+    EXPECT_EQ(f.transport->sent[i]->body.size(), 100 + i);
+  }
+}
+
 TEST(ReporterCore, TheBoundCountsReservedCapacityAndDropsAreCounted) {
   // No collector: calls pile up. The bound is on reserved bytes (each call reserves
   // batch-max-bytes plus headroom up front), so memory cannot pass it whatever the batch sizes.

@@ -150,7 +150,10 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       ready_.push_back(std::move(open));
       doWake = true;
     }
-    const size_t need = open ? 0 : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+    // One batch per call (api_v2): reserve exactly what it holds.
+    const size_t need = open                            ? 0
+                        : opts_.maxBatchesPerCall == 1 ? size
+                                                       : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
     if (closing_ || reserved_.load(std::memory_order_relaxed) + need > opts_.queueMaxBytes) {
       if (!closing_) saturated_.store(true, std::memory_order_relaxed);
       (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull)->inc();
@@ -182,7 +185,10 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
     open->items += items;
     open->batches += 1;
     open->spans += spans;
-    if (open->body.size() >= opts_.batchMaxBytes) {
+    if (opts_.maxBatchesPerCall != 0 && open->batches >= opts_.maxBatchesPerCall) {
+      ready_.push_back(std::move(open));  // a full call by count: no change to the reservation
+      doWake = true;
+    } else if (open->body.size() >= opts_.batchMaxBytes) {
       nextReserve_ = opts_.batchMaxBytes;
       ready_.push_back(std::move(open));
       doWake = true;

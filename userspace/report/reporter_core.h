@@ -72,6 +72,9 @@ class ReporterCore final : public Reporter, public CompletionSink {
     size_t queueMaxBytes = 32u << 20;              // this core's share of --reporter.queue-max-bytes
     std::chrono::milliseconds reportTimeout{1000}; // deadline of each call from its first dispatch
     int maxAttempts = 5;                           // tchannel-go's RunWithRetry default
+    // At most this many UDP batches per call; 0 = no limit (TChannel's list<Batch>, OTLP's repeated
+    // ResourceSpans concatenate). 1 for api_v2 PostSpans, whose request holds a single Batch.
+    uint32_t maxBatchesPerCall = 0;
     std::string threadName = "report-io";
     std::function<Clock::time_point()> clock;      // injectable; default steady_clock::now
   };
