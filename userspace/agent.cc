@@ -69,59 +69,88 @@ Result<void> Agent::createReporters() {
 }
 
 Result<void> Agent::createPorts() {
-  receivers_.resize(cfg_.processors.size());
-  for (size_t i = 0; i < cfg_.processors.size(); ++i) {
+  const size_t nPorts = cfg_.processors.size();
+  socketOf_.assign(shards_, std::vector<int>(nPorts, -1));
+  std::vector<size_t> served(nPorts);  // shards serving each port
+  std::vector<SockAddr> binds(nPorts);
+  for (size_t i = 0; i < nPorts; ++i) {
     const config::ProcessorConfig& pc = cfg_.processors[i];
     portMetrics_.push_back(std::make_unique<pipeline::PortMetrics>(registry_, pc.model, pc.protocolName));
     auto hp = parseHostPort(pc.hostPort);
     if (!hp) return withContext(hp.error(), "--processor.{}.server-host-port", pc.name);
     auto addr = resolve(*hp, SOCK_DGRAM);
     if (!addr) return withContext(addr.error(), "--processor.{}.server-host-port", pc.name);
+    binds[i] = *addr;
+    served[i] = std::min(shards_, static_cast<size_t>(std::max(1, pc.workers)));
     const metrics::Labels l{{"model", pc.model}, {"protocol", pc.protocolName}};
-    receive::UdpCounters counters{
+    portCounters_.push_back(std::unique_ptr<receive::UdpCounters>(new receive::UdpCounters{
         registry_.counter("jaeger_agent_thrift_udp_server_packets_processed", "Datagrams read and handed to the decoder", l),
         registry_.counter("jaeger_agent_thrift_udp_server_packets_dropped",
-                          "Datagrams dropped because the decoder could not take them", l),
+                          "Datagrams dropped before decoding because the reporter queue was full", l),
         registry_.counter("jaeger_agent_thrift_udp_server_read_errors", "Errors reading from the UDP socket", l),
         registry_.counter("jaeger_agent_thrift_udp_server_packets_too_large",
                           "Datagrams longer than server-max-packet-size, dropped", l),
         registry_.counter("jaeger_agent_thrift_udp_server_kernel_drops",
                           "Datagrams the kernel dropped before the agent read them (socket buffer full)", l),
         registry_.gauge("jaeger_agent_thrift_udp_server_packet_size", "Size of the last datagram read", l),
-    };
-    const size_t n = std::min(shards_, static_cast<size_t>(std::max(1, pc.workers)));
-    for (size_t s = 0; s < n; ++s) {
+    }));
+  }
+  for (size_t s = 0; s < shards_; ++s) {
+    report::Reporter& reporter = *reporters_[s % reporters_.size()];
+    std::vector<receive::UringReceiver::Socket> socks;
+    std::vector<pipeline::DecodeStage*> shardStages;  // by socket index
+    for (size_t i = 0; i < nPorts; ++i) {
+      if (s >= served[i]) continue;
+      const config::ProcessorConfig& pc = cfg_.processors[i];
       pipeline::DecodeStage::Options so;
       so.name = pc.name;
       so.protocol = pc.protocol;
       so.agentTags = cfg_.agentTags;
       so.clientStats = clientStats_.get();
-      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
-                                                           *reporters_[s % reporters_.size()]);
+      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i], reporter);
       receive::UringReceiver::Options ro;
-      ro.name = n > 1 ? fmt::format("{}-{}", pc.name.substr(0, 9), s) : pc.name;
-      ro.bind = *addr;
+      ro.name = pc.name;
+      ro.bind = binds[i];
       // Port 0 (tests): every shard binds the port the first one got.
-      if (s > 0) ro.bind.setPort(receivers_[i][0]->boundPort());
+      if (s > 0) ro.bind.setPort(receivers_[0]->boundPort(static_cast<size_t>(socketOf_[0][i])));
       ro.maxPacketSize = pc.maxPacketSize;
       ro.socketBufferSize = pc.socketBufferSize;
       ro.bufferCount = bufferCount(pc.queueSize);
-      ro.reusePort = n > 1;
-      auto rx = receive::UringReceiver::create(ro, *stage, counters);
-      if (!rx) return Unexpected(rx.error());
-      stage->setPort((*rx)->boundPort());
+      ro.reusePort = served[i] > 1;
+      socketOf_[s][i] = static_cast<int>(socks.size());
+      socks.push_back(receive::UringReceiver::Socket{ro, stage.get(), portCounters_[i].get()});
+      shardStages.push_back(stage.get());
       stages_.push_back(std::move(stage));
-      receivers_[i].push_back(std::move(*rx));
     }
-    if (n > 1) {
-      if (auto ok = receive::UringReceiver::spreadReusePortGroup(receivers_[i][0]->fd(), static_cast<unsigned>(n)); !ok)
-        spdlog::warn("{}: datagrams are spread over shards by flow only: {}", pc.name, ok.error().message());
+    receive::UringReceiver::LoopOptions lo;
+    lo.threadName = fmt::format("shard-{}", s);
+    report::ReporterCore* core = s < cores_.size() ? cores_[s] : nullptr;
+    if (core && core->pollFd() >= 0) {
+      // The shard's thread drives its reporter: collector sockets and timers in the same loop.
+      lo.externalFd = core->pollFd();
+      lo.onExternal = [core] { core->onPollable(); };
+      lo.onTick = [core](report::Clock::time_point now) { return core->tick(now); };
+    } else if (core) {
+      ownThreadCores_.push_back(core);
     }
-    auto* rxs = &receivers_[i];
+    auto rx = receive::UringReceiver::create(std::move(lo), std::move(socks));
+    if (!rx) return Unexpected(rx.error());
+    for (size_t k = 0; k < shardStages.size(); ++k) shardStages[k]->setPort((*rx)->boundPort(k));
+    receivers_.push_back(std::move(*rx));
+  }
+  for (size_t i = 0; i < nPorts; ++i) {
+    if (served[i] > 1) {
+      const int fd = receivers_[0]->fd(static_cast<size_t>(socketOf_[0][i]));
+      if (auto ok = receive::UringReceiver::spreadReusePortGroup(fd, static_cast<unsigned>(served[i])); !ok)
+        spdlog::warn("{}: datagrams are spread over shards by flow only: {}", cfg_.processors[i].name,
+                     ok.error().message());
+    }
+    const metrics::Labels l{{"model", cfg_.processors[i].model}, {"protocol", cfg_.processors[i].protocolName}};
     registry_.callbackGauge("jaeger_agent_thrift_udp_server_queue_size",
-                            "Datagrams read from the socket and not yet decoded", l, [rxs] {
+                            "Datagrams read from the socket and not yet decoded", l, [this, i] {
                               double v = 0;
-                              for (auto& r : *rxs) v += r->buffered();
+                              for (size_t s = 0; s < receivers_.size(); ++s)
+                                if (socketOf_[s][i] >= 0) v += receivers_[s]->buffered(static_cast<size_t>(socketOf_[s][i]));
                               return v;
                             });
   }
@@ -137,8 +166,9 @@ Result<void> Agent::createPorts() {
       so.concurrent = true;  // one AF_XDP thread per rx queue
       auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
                                                            *reporters_[i % reporters_.size()]);
-      stage->setPort(receivers_[i][0]->boundPort());
-      ports.push_back(receive::XdpPort{receivers_[i][0]->fd(), stage.get(), pc.model, pc.protocolName});
+      const auto sock = static_cast<size_t>(socketOf_[0][i]);
+      stage->setPort(receivers_[0]->boundPort(sock));
+      ports.push_back(receive::XdpPort{receivers_[0]->fd(sock), stage.get(), pc.model, pc.protocolName});
       stages_.push_back(std::move(stage));
     }
     receive::XdpOptions xo;
@@ -197,14 +227,14 @@ Result<void> Agent::createHttp() {
 Agent::~Agent() { stop(); }
 
 uint16_t Agent::udpPort(size_t i) const noexcept {
-  return i < receivers_.size() && !receivers_[i].empty() ? receivers_[i][0]->boundPort() : 0;
+  if (receivers_.empty() || i >= socketOf_[0].size() || socketOf_[0][i] < 0) return 0;
+  return receivers_[0]->boundPort(static_cast<size_t>(socketOf_[0][i]));
 }
 
 Result<void> Agent::start() {
   adminServer_->start();  // health answers 503 until setReady() below
-  for (report::ReporterCore* c : cores_) c->start();
-  for (auto& port : receivers_)
-    for (auto& r : port) r->start();
+  for (report::ReporterCore* c : ownThreadCores_) c->start();
+  for (auto& r : receivers_) r->start();
   if (xdp_) xdp_->start();
   samplingServer_->start();
   started_ = true;
@@ -218,14 +248,13 @@ void Agent::stop() {
   adminServer_->setUnavailable();  // first, so load balancers and probes see the shutdown at once
   const auto deadline = std::chrono::steady_clock::now() + cfg_.shutdownTimeout;
   // All at once: each may sit in a 100 ms wait.
-  for (auto& port : receivers_)
-    for (auto& r : port) r->requestStop();
+  for (auto& r : receivers_) r->requestStop();
   if (xdp_) xdp_->requestStop();
-  for (auto& port : receivers_)
-    for (auto& r : port) r->stop();
+  for (auto& r : receivers_) r->stop();
   if (xdp_) xdp_->stop();
-  // Decoding is inline: once the receivers stopped, every datagram read is in a reporter.
-  for (report::ReporterCore* c : cores_) c->beginClose(deadline);  // drain every shard at once
+  // Decoding is inline: once the receivers stopped, every datagram read is in a reporter. Cores
+  // that their shard loop drove drain on threads of their own now, all at once.
+  for (report::ReporterCore* c : cores_) c->beginClose(deadline);
   for (auto& r : reporters_) r->close(deadline);
   samplingServer_->stop();  // after the drain: until then it answers from its cache
   adminServer_->stop();     // last: /metrics shows the drain to the end

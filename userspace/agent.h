@@ -1,10 +1,12 @@
 // Agent: the composition root. Builds N shards from the config and owns the start and stop order.
 //
-// A shard is one thread per UDP port it serves (a SO_REUSEPORT socket read with io_uring) that
-// decodes each datagram inline (pipeline::DecodeStage) and appends it to the shard's own
-// reporter core, whose I/O thread owns the shard's collector connections. Shards share nothing
-// on the hot path but relaxed metric counters; the kernel spreads datagrams over the shards'
-// sockets at random (a reuseport BPF program), so one busy client still reaches every shard.
+// A shard is one thread with one io_uring: a SO_REUSEPORT socket per UDP port it serves, each
+// datagram decoded inline (pipeline::DecodeStage) and appended to the shard's own reporter core,
+// whose collector connections the same thread drives (the transport's epoll fd is polled by the
+// ring). From the kernel to the collector socket: no lock taken by another thread, no hand-off.
+// Shards share nothing on the hot path but relaxed metric counters; the kernel spreads datagrams
+// over the shards' sockets at random (a reuseport BPF program), so one busy client still reaches
+// every shard.
 //
 //   start: reporters, then receivers (so nothing is received with nowhere to go);
 //   stop:  receivers (no new datagrams), then every reporter drains to its collectors until
@@ -67,7 +69,12 @@ class Agent {
   std::vector<report::ReporterCore*> cores_;
   std::vector<std::unique_ptr<pipeline::PortMetrics>> portMetrics_;    // per UDP port
   std::vector<std::unique_ptr<pipeline::DecodeStage>> stages_;         // per (port, shard), and per XDP port
-  std::vector<std::vector<std::unique_ptr<receive::UringReceiver>>> receivers_;  // [port][shard]
+  std::vector<std::unique_ptr<receive::UdpCounters>> portCounters_;    // per UDP port, shared by its shards
+  // One receive loop per shard: a socket per port the shard serves; it also drives the shard's
+  // reporter core when the transport offers a pollable fd.
+  std::vector<std::unique_ptr<receive::UringReceiver>> receivers_;     // [shard]
+  std::vector<std::vector<int>> socketOf_;                             // [shard][port] → socket index, -1
+  std::vector<report::ReporterCore*> ownThreadCores_;                  // cores not driven by a shard loop
   // XDP/AF_XDP path beside the sockets (--xdp.interfaces); null when off. Reset at the end of
   // stop(): detach and unpin after the stages released every UMEM frame.
   std::unique_ptr<receive::XdpDatapath> xdp_;

@@ -234,6 +234,13 @@ void ReporterCore::beginClose(Clock::time_point deadline) {
 
 void ReporterCore::close(Clock::time_point deadline) {
   beginClose(deadline);
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+  }
+  // Driven by a shard loop until now (which has stopped): drain on a thread of our own. Tests
+  // that drive step() by hand have no clock-less way to wait, so only when the real clock is used.
+  if (!thread_.joinable() && !opts_.clock) start();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mu_);
   stopped_ = true;

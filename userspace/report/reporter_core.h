@@ -12,8 +12,9 @@
 //     failed (by reason) or dropped (by reason), in ReporterMetrics.
 //
 // Threading: emit() and call() from any thread (one mutex, a memcpy into the open call, rarely
-// a wake-up). Everything else runs on the core's I/O thread (start()), which also drives the
-// transport. Tests drive step() directly with their own clock instead of starting the thread.
+// a wake-up). Everything else runs on the core's I/O thread — its own (start()), or the shard
+// loop that drives it (tick(), onPollable()) — which also drives the transport. Tests drive
+// step() directly with their own clock instead of starting the thread.
 #pragma once
 
 #include <atomic>
@@ -84,8 +85,18 @@ class ReporterCore final : public Reporter, public CompletionSink {
   ReporterCore(const ReporterCore&) = delete;
   ReporterCore& operator=(const ReporterCore&) = delete;
 
-  // Starts the I/O thread (not for tests that drive step()).
+  // Starts the I/O thread (not for tests that drive step(), nor when a shard loop drives it).
   void start();
+  // Driven by a shard loop instead of a thread of its own (when pollFd() >= 0): the loop waits on
+  // pollFd() with its own I/O, calls onPollable() when it is readable and tick() after every
+  // wake-up, at the latest at the time tick() returned. close() then runs the drain on a thread
+  // of its own.
+  [[nodiscard]] int pollFd() const noexcept { return transport_->pollFd(); }
+  void onPollable() { transport_->poll(0); }
+  Clock::time_point tick(Clock::time_point now) {
+    step(now);
+    return nextWake(now);
+  }
   void emit(const EncodedBatch& batch) noexcept override;
   // Set when emit() dropped for queue space, cleared when a call finishes and frees some.
   [[nodiscard]] bool saturated() const noexcept override { return saturated_.load(std::memory_order_relaxed); }

@@ -59,6 +59,7 @@ class TChannelTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return connected_.load(std::memory_order_relaxed); }
+  [[nodiscard]] int pollFd() const noexcept override { return epoll_.get(); }
   [[nodiscard]] const char* protocolName() const noexcept override { return "tchannel"; }
 
  private:

@@ -5,8 +5,9 @@
 // A transport only encodes and sends. It never decides whether a call is retried or how it is
 // counted: it reports what happened (Outcome + FailReason) and the core decides.
 //
-// Threading: every Transport method except wake() runs on the core's I/O thread, which is also
-// the thread that calls CompletionSink::complete() (from inside poll(), maintain() or send()).
+// Threading: every Transport method except wake(), pollFd() and connectedPeers() runs on the
+// core's I/O thread — its own, or the shard loop that drives it — which is also the thread that
+// calls CompletionSink::complete() (from inside poll(), maintain() or send()).
 #pragma once
 
 #include <chrono>
@@ -128,6 +129,10 @@ class Transport {
   virtual void abortAll(Clock::time_point now) = 0;
   // Any thread. Connections ready to take calls (readiness).
   [[nodiscard]] virtual int connectedPeers() const noexcept = 0;
+  // A file descriptor that becomes readable when poll() has work (so another loop, a shard's
+  // io_uring, can wait on it and then call poll(0)); -1 if the transport cannot offer one (the
+  // core then runs its own thread).
+  [[nodiscard]] virtual int pollFd() const noexcept { return -1; }
   // Static label for metrics and logs: "tchannel", "grpc", "otlp".
   [[nodiscard]] virtual const char* protocolName() const noexcept = 0;
 };
