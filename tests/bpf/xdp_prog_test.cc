@@ -57,6 +57,8 @@ enum class Want {
   kPassFragment,    // port: pass_fragment
   kPassTooBig,      // port: pass_too_big
   kPortParseError,  // port: parse_error
+  kNotOurs,         // port: not_ours (destination is not one of our addresses)
+  kPassUnsteered,   // port: pass_unsteered (count-only interface)
   kParseError,      // global: parse_error
   kLaterFragment,   // global: later_fragment
   kOther,           // global: other
@@ -206,6 +208,8 @@ Snapshot expected(Snapshot s, const Case& c) {
       case Want::kPassFragment: bump(p.pass_fragment, n); break;
       case Want::kPassTooBig: bump(p.pass_too_big, n); break;
       case Want::kPortParseError: bump(p.parse_error, n); break;
+      case Want::kNotOurs: bump(p.not_ours, n); break;
+      case Want::kPassUnsteered: bump(p.pass_unsteered, n); break;
       default: break;
     }
   }
@@ -224,6 +228,8 @@ void expectEqual(const Snapshot& got, const Snapshot& want, const std::string& n
     JXA_CMP(pass_too_big);
     JXA_CMP(pass_no_socket);
     JXA_CMP(parse_error);
+    JXA_CMP(not_ours);
+    JXA_CMP(pass_unsteered);
 #undef JXA_CMP
   }
 #define JXA_CMP(f) EXPECT_EQ(str(got.global.f), str(want.global.f)) << name << ": global " #f
@@ -284,6 +290,27 @@ std::string missingPrivilege() {
   return {};
 }
 
+agent_addr v4(uint32_t hostOrder) {
+  agent_addr a{};
+  a.addr[10] = a.addr[11] = 0xff;
+  for (int i = 0; i < 4; ++i) a.addr[12 + i] = static_cast<uint8_t>(hostOrder >> (24 - 8 * i));
+  return a;
+}
+agent_addr v6(uint8_t last) {  // fd00::<last>
+  agent_addr a{};
+  a.addr[0] = 0xfd;
+  a.addr[15] = last;
+  return a;
+}
+constexpr uint32_t kAllPorts = (1u << 3) - 1;
+
+// The packet builder sends 10.0.0.2 → 10.0.0.1 and fd00::2 → fd00::1: make the destinations
+// ours, for every span port, as the agent's address watcher would for sockets bound to 0.0.0.0/::.
+void makeOurs(XdpProgram& prog) {
+  ASSERT_TRUE(prog.setLocalAddress(v4(0x0a000001), kAllPorts, 1));
+  ASSERT_TRUE(prog.setLocalAddress(v6(1), kAllPorts, 1));
+}
+
 // Loads the program, or skips the test with the reason when the capability is missing.
 #define LOAD_OR_SKIP(var, opts)                                                                    \
   if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
@@ -291,7 +318,8 @@ std::string missingPrivilege() {
   if (!var##Result && var##Result.error().code == std::errc::operation_not_permitted)              \
     GTEST_SKIP() << "BPF load not permitted here: " << var##Result.error().message();              \
   ASSERT_TRUE(var##Result) << var##Result.error().message();                                       \
-  XdpProgram& var = **var##Result
+  XdpProgram& var = **var##Result;                                                                 \
+  makeOurs(var)
 
 void runTable(const XdpProgram& prog, const std::vector<Case>& cases) {
   for (const Case& c : cases) {
@@ -405,6 +433,10 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
        Want::kPassFragment, kCompact},
       {"too big still passed", PB().ipv4().udp(1, kCompact).payload(1800).build(), Want::kPassTooBig, kCompact},
       {"other port still passed", PB().ipv4().udp(1, 53).payload(9).build(), Want::kOther},
+      {"ipv4 to another host's address: not ours", PB().ipv4().dst4(0x0a000063).udp(1, kCompact).payload(50).build(),
+       Want::kNotOurs, kCompact},
+      {"ipv6 to another host's address: not ours", PB().ipv6().dst6(99).udp(1, kBinary).payload(50).build(),
+       Want::kNotOurs, kBinary},
   };
   runTable(prog, cases);
 
@@ -412,6 +444,100 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
   xsk.rx->stop();
   runTable(prog, {{"after stop: no socket", PB().ipv4().udp(40000, kCompact).payload(20).build(), Want::kPassNoSocket,
                    kCompact}});
+}
+
+// Only what is addressed to us: span-port UDP to an address our sockets do not receive on is
+// passed untouched (not_ours), per family and per port, and follows the address map's changes.
+TEST(XdpProgram, OnlyWhatIsAddressedToUs) {
+  LOAD_OR_SKIP(prog, options());
+  using PB = PacketBuilder;
+  std::vector<Case> cases;
+  for (uint16_t p : kPorts) {
+    cases.push_back({"ipv4 to 10.0.0.99:" + std::to_string(p), PB().ipv4().dst4(0x0a000063).udp(1, p).payload(30).build(),
+                     Want::kNotOurs, p});
+    cases.push_back({"ipv6 to fd00::99:" + std::to_string(p), PB().ipv6().dst6(0x99).udp(1, p).payload(30).build(),
+                     Want::kNotOurs, p});
+  }
+  cases.push_back({"not ours, first fragment", PB().ipv4().dst4(0x0a000063).ipv4Fragment(0, true).udp(1, kCompact).payload(900).build(),
+                   Want::kNotOurs, kCompact});
+  cases.push_back({"not ours, bad udp length", PB().ipv6().dst6(0x99).udp(1, kCompact).udpLen(3).payload(9).build(),
+                   Want::kNotOurs, kCompact});
+  cases.push_back({"not ours, other port", PB().ipv4().dst4(0x0a000063).udp(1, 53).payload(9).build(), Want::kOther});
+  runTable(prog, cases);
+
+  // A socket bound to one address takes only its port there: 10.0.0.7 is ours for 5775 only.
+  ASSERT_TRUE(prog.setLocalAddress(v4(0x0a000007), 1u << slotOf(kZipkin), 1));
+  runTable(prog, {{"10.0.0.7:5775 ours", PB().ipv4().dst4(0x0a000007).udp(1, kZipkin).payload(9).build(), Want::kPassNoSocket, kZipkin},
+                  {"10.0.0.7:6831 not ours", PB().ipv4().dst4(0x0a000007).udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact}});
+  // The address goes away (RTM_DELADDR): no longer ours.
+  prog.removeLocalAddress(v4(0x0a000001));
+  prog.removeLocalAddress(v6(1));
+  runTable(prog, {{"ipv4 after its address went", PB().ipv4().udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact},
+                  {"ipv6 after its address went", PB().ipv6().udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact}});
+  auto addrs = prog.localAddresses();
+  ASSERT_TRUE(addrs);
+  EXPECT_EQ(addrs->size(), 1u);
+  // Nothing that was not ours reached the per-source map.
+  auto src = prog.sources();
+  ASSERT_TRUE(src);
+  EXPECT_EQ(src->size(), 1u);  // 10.0.0.2 → 10.0.0.7:5775
+}
+
+// Per-source accounting: datagrams, bytes, first fragments under (source, port); later fragments
+// (no UDP header) under (source, 0); both families; only what is addressed to us.
+TEST(XdpProgram, CountsPerSource) {
+  LOAD_OR_SKIP(prog, options());
+  using PB = PacketBuilder;
+  const auto a = PB().ipv4().src4(0x0a000005).udp(1, kCompact).payload(58).build();  // 100 bytes
+  const auto first = PB().ipv4().src4(0x0a000005).ipv4Fragment(0, true).udp(1, kCompact).payload(958).build();
+  const auto later = PB().ipv4().src4(0x0a000005).ipv4Fragment(185, false).udp(1, kCompact).payload(92).build();
+  const auto b6 = PB().ipv6().src6(7).udp(1, kBinary).payload(100).build();
+  const auto later6 = PB().ipv6().src6(7).fragment6(181, false).udp(1, kBinary).payload(100).build();
+  const auto notOurs = PB().ipv4().src4(0x0a000006).dst4(0x0a000063).udp(1, kCompact).payload(58).build();
+  const auto laterNotOurs = PB().ipv4().src4(0x0a000006).dst4(0x0a000063).ipv4Fragment(185, false).udp(1, kCompact).payload(9).build();
+  for (const auto* f : {&a, &a, &first, &later, &b6, &later6, &later6, &notOurs, &laterNotOurs})
+    ASSERT_EQ(testRun(prog, *f).err, 0);
+  auto src = prog.sources();
+  ASSERT_TRUE(src) << src.error().message();
+  auto find = [&](const agent_addr& addr, uint32_t port) -> const agent_source_stats* {
+    for (const auto& s : *src)
+      if (std::memcmp(s.key.addr, addr.addr, 16) == 0 && s.key.port == port) return &s.stats;
+    return nullptr;
+  };
+  ASSERT_EQ(src->size(), 4u);
+  const agent_source_stats* s = find(v4(0x0a000005), kCompact);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->datagrams, 3u);
+  EXPECT_EQ(s->first_fragments, 1u);
+  EXPECT_EQ(s->bytes, 2 * a.size() + first.size());
+  EXPECT_GT(s->last_seen_ns, 0u);
+  s = find(v4(0x0a000005), 0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->later_fragments, 1u);
+  EXPECT_EQ(s->bytes, later.size());
+  s = find(v6(7), kBinary);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->datagrams, 1u);
+  s = find(v6(7), 0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->later_fragments, 2u);
+  EXPECT_EQ(find(v4(0x0a000006), kCompact), nullptr);
+  EXPECT_EQ(find(v4(0x0a000006), 0), nullptr);
+}
+
+// A count-only interface (a pod's veth host end) counts and passes: no AF_XDP on it.
+TEST(XdpProgram, CountOnlyInterfacePasses) {
+  XdpProgramOptions o = options();
+  o.interfaces.clear();
+  o.countOnly = {"lo"};
+  LOAD_OR_SKIP(prog, o);
+  ASSERT_EQ(prog.interfaces().size(), 1u);
+  EXPECT_FALSE(prog.interfaces()[0].steer);
+  using PB = PacketBuilder;
+  runTable(prog, {{"ipv4 span datagram", PB().ipv4().udp(1, kCompact).payload(40).build(), Want::kPassUnsteered, kCompact},
+                  {"ipv6 span datagram", PB().ipv6().udp(1, kZipkin).payload(40).build(), Want::kPassUnsteered, kZipkin},
+                  {"first fragment", PB().ipv4().ipv4Fragment(0, true).udp(1, kCompact).payload(900).build(), Want::kPassFragment, kCompact},
+                  {"not ours", PB().ipv4().dst4(0x0a000063).udp(1, kCompact).payload(40).build(), Want::kNotOurs, kCompact}});
 }
 
 // BPF_F_TEST_XDP_LIVE_FRAMES executes the redirect: the frame really lands in the AF_XDP rx
@@ -472,10 +598,12 @@ TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
 // The verifier sees the load-time constants, so the largest configuration must verify too.
 TEST(XdpProgram, VerifiesWithTheLargestConfiguration) {
   XdpProgramOptions o;
-  o.interfaces.assign(AGENT_MAX_IFACES, "lo");
+  o.interfaces = {"lo"};
+  o.maxInterfaces = AGENT_MAX_IFACES;
   for (uint16_t p = 0; p < AGENT_MAX_SPAN_PORTS; ++p) o.spanPorts.push_back(static_cast<uint16_t>(7000 + p));
   o.frameSize = 4096;
   LOAD_OR_SKIP(prog, o);
+  ASSERT_TRUE(prog.setLocalAddress(v6(1), (1u << AGENT_MAX_SPAN_PORTS) - 1, 1));
   using PB = PacketBuilder;
   const RunResult r = testRun(prog, PB().ipv6().ext(0).udp(1, 7000 + AGENT_MAX_SPAN_PORTS - 1).payload(64).build());
   ASSERT_EQ(r.err, 0);
@@ -604,6 +732,14 @@ TEST(XdpProgram, PinnedMapsAsBpftoolShowsThem) {
         "                    \"parse_error\": {\n"
         "                        \"packets\": 0,\n"
         "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"not_ours\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"pass_unsteered\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
         "                    }\n"
         "                }\n";
     EXPECT_NE(text.find(want), std::string::npos) << "bpftool printed:\n" << text;
@@ -632,6 +768,21 @@ TEST(XdpProgram, PinnedMapsAsBpftoolShowsThem) {
               std::string::npos)
         << user;
     EXPECT_NE(user.find("\"truncated\": 3,"), std::string::npos) << user;
+
+    // Which client: the source address with its counts, by field name (10.0.0.2 IPv4-mapped).
+    const auto src = nlohmann::json::parse(run("bpftool map dump pinned " + pin + "/source_stats -j"));
+    bool found = false;
+    for (const auto& entry : src) {
+      const auto& k = entry["formatted"]["key"];
+      if (k["port"] != kCompact) continue;
+      const std::vector<int> mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 0, 0, 2};
+      EXPECT_EQ(k["addr"].get<std::vector<int>>(), mapped);
+      EXPECT_EQ(entry["formatted"]["value"]["datagrams"], 3u);  // ok, ok, frag
+      EXPECT_EQ(entry["formatted"]["value"]["bytes"], 1200u);
+      EXPECT_EQ(entry["formatted"]["value"]["first_fragments"], 1u);
+      found = true;
+    }
+    EXPECT_TRUE(found) << src.dump();
     EXPECT_NE(user.find("\"reporter_spans_dropped\": 11,"), std::string::npos) << user;
 
     // The decode reject fields carry decode::reasonName() names, in RejectReason order (BTF).

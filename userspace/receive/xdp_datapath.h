@@ -1,10 +1,18 @@
 // XdpDatapath: the XDP/AF_XDP receive path as one unit for the composition root.
 //
 // It owns the XDP program attached to the configured interfaces (XdpProgram), one XskReceiver
-// per (interface, rx queue) feeding the Processor of the datagram's UDP port, and a stats thread
-// that (a) adds the BPF per-CPU counters to the metrics registry (jaeger_agent_xdp_*) and (b)
-// mirrors the userspace drop counters into the pinned, mmapped user_stats map, so that
-// `bpftool map dump pinned <pin-path>/user_stats` shows the drops along the whole path.
+// per (steered interface, rx queue) feeding the Processor of the datagram's UDP port, a netlink
+// watcher (NetlinkWatcher) and a stats thread that (a) snapshots the BPF counters for /metrics
+// (XdpMetrics: per interface, top sources, global) and (b) mirrors the userspace drop counters
+// into the pinned, mmapped user_stats map, so that `bpftool map dump pinned
+// <pin-path>/user_stats` shows the drops along the whole path.
+//
+// Interfaces (--xdp.interfaces): `auto` (the default-route NIC) and plain names are steered
+// (AF_XDP sockets on every rx queue); glob patterns (cali*, lxc*, veth*, eni*, cni0) are
+// count-only: the program counts and passes there, no socket. The watcher attaches to every
+// link whose name matches a pattern when it appears and releases it when it goes, without
+// touching the others. It also keeps local_addrs current: the addresses of this namespace
+// that a span socket's bind address covers (docs/xdp-datapath.md, design.md decision 6).
 // The kernel socket path (UringReceiver) keeps running beside it and receives everything the
 // program passes: fragments, oversized frames, queues without a socket, other interfaces.
 //
@@ -18,8 +26,11 @@
 // detaches the program and removes the pins.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
+#include <map>
+#include <set>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,6 +42,8 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "receive/datagram.h"
+#include "receive/netlink_watcher.h"
+#include "receive/xdp_metrics.h"
 #include "receive/xdp_program.h"
 #include "receive/xsk_receiver.h"
 
@@ -66,6 +79,8 @@ class XdpDatapath {
   void syncStats();
 
   [[nodiscard]] const XdpProgram& program() const noexcept { return *program_; }
+  // Names of the interfaces attached right now (the watcher changes them: takes the lock).
+  [[nodiscard]] std::vector<std::string> attachedInterfaces() const;
   [[nodiscard]] const std::vector<std::unique_ptr<XskReceiver>>& receivers() const noexcept { return xsks_; }
 
  private:
@@ -73,27 +88,37 @@ class XdpDatapath {
     uint16_t port;
     DatagramSink* sink;
     metrics::Labels labels;
-  };
-  struct BpfSeries {  // registry counters fed from one port_stats entry, with the last values
-    size_t iface;
-    size_t port;
-    std::vector<metrics::Counter*> packets;  // by result, see kResults in the .cc
-    std::vector<metrics::Counter*> bytes;
-    agent_port_stats last{};
+    int family;                    // of its socket's bound address
+    std::array<uint8_t, 16> addr;  // bound address, IPv4-mapped; all zero = wildcard
+    bool v6only;                   // an AF_INET6 wildcard socket that does not take IPv4
   };
 
   explicit XdpDatapath(metrics::Registry& registry) : registry_(registry) {}
   void statsLoop();
-  void pollBpf();
+  void pollBpf(bool withSources);
   void mirrorUserStats();
+
+  // Netlink handlers (watcher thread, or create()): take ifMu_.
+  void reconcile(const std::vector<NetLink>& links, const std::vector<NetAddress>& addrs);
+  void linkAdded(const NetLink& link);
+  void linkRemoved(uint32_t ifindex);
+  void addressAdded(const NetAddress& a);
+  void addressRemoved(const NetAddress& a);
+  [[nodiscard]] bool matchesPattern(const std::string& name) const;
+  [[nodiscard]] uint32_t portMask(const NetAddress& a) const;
 
   metrics::Registry& registry_;
   std::vector<Slot> slots_;
+  std::vector<std::string> patterns_;   // count-only interface globs
+  std::vector<std::string> steered_;    // names with AF_XDP sockets (never detached by the watcher)
   std::unique_ptr<XdpProgram> program_;
   std::vector<std::unique_ptr<XskReceiver>> xsks_;
-  std::vector<BpfSeries> bpfSeries_;
-  std::vector<metrics::Counter*> globalSeries_;  // by global result
-  agent_global_stats lastGlobal_{};
+  std::unique_ptr<XdpMetrics> metrics_;
+  std::unique_ptr<NetlinkWatcher> watcher_;
+
+  mutable std::mutex ifMu_;  // program_'s interfaces and addresses, addrRefs_, failed_
+  std::map<std::array<uint8_t, 16>, std::set<uint32_t>> addrRefs_;  // local address → ifindexes
+  std::set<uint32_t> failed_;  // ifindexes whose attach failed (warned once)
 
   std::mutex syncMu_;   // serialises syncStats() calls (stats thread and callers)
   std::mutex statsMu_;  // guards stopStats_
