@@ -80,6 +80,15 @@ struct {
 	__type(value, struct agent_source_stats);
 } source_stats SEC(".maps");
 
+/* Per-source drops in the agent (see agent_abi.h): written by userspace, carried here so that
+ * it is pinned and dumped next to source_stats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AGENT_MAX_SOURCES);
+	__type(key, struct agent_source_key);
+	__type(value, struct agent_source_drops);
+} source_drops SEC(".maps");
+
 /* Userspace drop counters (see agent_abi.h); the program only carries the map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -27,6 +27,7 @@
 #define AGENT_MAP_IFACES "ifaces"
 #define AGENT_MAP_LOCAL_ADDRS "local_addrs"
 #define AGENT_MAP_SOURCES "source_stats"
+#define AGENT_MAP_SOURCE_DROPS "source_drops"
 
 #define AGENT_MAX_LOCAL_ADDRS 1024 /* addresses of this host the span sockets receive on */
 #define AGENT_MAX_SOURCES 4096     /* per-source entries (LRU: the least recently seen go) */
@@ -115,6 +116,16 @@ struct agent_source_stats {
 	__u64 first_fragments; /* datagrams that arrived fragmented (their first fragment) */
 	__u64 later_fragments; /* non-first fragments (port 0 entry) */
 	__u64 last_seen_ns;    /* bpf_ktime_get_ns() of the last frame */
+};
+
+/*
+ * source_drops: BPF_MAP_TYPE_LRU_HASH, same key as source_stats. Datagrams from this source that
+ * reached the agent through AF_XDP and were dropped there because the decode queue was full.
+ * Written by userspace only (the program never touches it), so that its updates cannot race
+ * with the program's atomic adds on source_stats.
+ */
+struct agent_source_drops {
+	__u64 queue_full;
 };
 
 /*

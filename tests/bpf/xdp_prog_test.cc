@@ -37,6 +37,7 @@
 #include "packet_builder.h"
 #include "parse.h"
 #include "receive/xdp_program.h"
+#include "receive/source_drop_tally.h"
 #include "receive/xsk_receiver.h"
 
 namespace {
@@ -385,20 +386,29 @@ std::string enterPrivateNetns() {
   if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
   if (const std::string why = enterPrivateNetns(); !why.empty()) GTEST_SKIP() << why
 
+// A decode queue that is always full.
+class FullSink final : public jagent::receive::DatagramSink {
+ public:
+  bool push(jagent::receive::Datagram) noexcept override { return false; }
+};
+
 struct XskOnLo {
   jagent::metrics::Registry registry;
   CollectingSink sink;
+  FullSink full;
+  jagent::receive::SourceDropTally drops;
   std::unique_ptr<jagent::receive::XskReceiver> rx;
   std::string error;
 
-  explicit XskOnLo(const XdpProgram& prog) {
+  explicit XskOnLo(const XdpProgram& prog, bool queueFull = false) {
     using jagent::receive::XskCounters;
     using jagent::receive::XskPort;
     std::vector<XskPort> ports;
     for (uint16_t p : kPorts)
-      ports.push_back(XskPort{p, &sink, &registry.counter("processed", "", {{"port", std::to_string(p)}}),
+      ports.push_back(XskPort{p, queueFull ? static_cast<jagent::receive::DatagramSink*>(&full) : &sink,
+                              &registry.counter("processed", "", {{"port", std::to_string(p)}}),
                               &registry.counter("dropped", "", {{"port", std::to_string(p)}}),
-                              &registry.counter("via_xsk", "", {{"port", std::to_string(p)}})});
+                              &registry.counter("via_xsk", "", {{"port", std::to_string(p)}}), &drops});
     XskCounters counters{registry.counter("frames", ""), registry.counter("invalid", ""),
                          registry.counter("rx_dropped", ""), registry.counter("rx_ring_full", ""),
                          registry.counter("fill_ring_empty", "")};
@@ -571,6 +581,36 @@ TEST(XdpProgram, LiveRedirectReachesTheXskReceiver) {
   auto st = prog.portStats(0, slotOf(kCompact));
   ASSERT_TRUE(st);
   EXPECT_EQ(st->redirected.packets, 1u);
+}
+
+// A datagram dropped in the agent (decode queue full) is counted against its source, and the
+// stats thread's flush into source_drops accumulates.
+TEST(XdpProgram, QueueFullDropsCountPerSource) {
+  PRIVATE_NETNS_OR_SKIP();
+  LOAD_OR_SKIP(prog, options());
+  XskOnLo xsk(prog, true);
+  ASSERT_TRUE(xsk.rx) << xsk.error;
+  xsk.rx->start();
+  const auto frame = PacketBuilder().ipv4().src4(0x0a000009).udp(40001, kCompact).payload(64).build();
+  for (int i = 0; i < 3; ++i) {
+    const RunResult r = testRun(prog, frame, true);
+    if (r.err == EINVAL || r.err == EOPNOTSUPP) GTEST_SKIP() << "live-frames test runs unsupported: " << std::strerror(r.err);
+    ASSERT_EQ(r.err, 0) << std::strerror(r.err);
+  }
+  for (int i = 0; i < 200 && xsk.registry.counterSum("dropped") < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(xsk.registry.counterSum("dropped"), 3u);
+  auto taken = xsk.drops.take();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(std::memcmp(taken[0].first.addr, v4(0x0a000009).addr, 16), 0);
+  EXPECT_EQ(taken[0].first.port, kCompact);
+  EXPECT_EQ(taken[0].second, 3u);
+  prog.addSourceDrops(taken[0].first, taken[0].second);
+  prog.addSourceDrops(taken[0].first, 2);
+  auto drops = prog.sourceDrops();
+  ASSERT_TRUE(drops);
+  ASSERT_EQ(drops->size(), 1u);
+  EXPECT_EQ((*drops)[0].second.queue_full, 5u);
+  EXPECT_TRUE(xsk.drops.take().empty());
 }
 
 // The userspace copy of the parser classifies the same table the same way.

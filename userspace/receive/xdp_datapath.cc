@@ -162,6 +162,7 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::tryCreate(const config::XdpCon
                                       "Datagrams dropped because the decode queue was full", s.labels);
     xport.viaXsk = &registry.counter("jaeger_agent_xsk_packets_processed",
                                      "Datagrams read from AF_XDP sockets and queued for decoding", s.labels);
+    xport.sourceDrops = &dp->drops_;
     xskPorts.push_back(xport);
   }
 
@@ -323,8 +324,12 @@ void XdpDatapath::pollBpf(bool withSources) {
   }
   metrics_->updateInterfaces(std::move(rows));
   if (auto g = program_->globalStats()) metrics_->updateGlobal(*g);
+  for (const auto& [key, n] : drops_.take()) program_->addSourceDrops(key, n);
   if (withSources)
-    if (auto src = program_->sources()) metrics_->updateSources(*src);
+    if (auto src = program_->sources()) {
+      auto drops = program_->sourceDrops();
+      metrics_->updateSources(*src, drops ? *drops : decltype(drops)::value_type{});
+    }
 }
 
 std::vector<std::string> XdpDatapath::attachedInterfaces() const {

@@ -43,6 +43,7 @@
 #include "metrics/metrics.h"
 #include "receive/datagram.h"
 #include "receive/netlink_watcher.h"
+#include "receive/source_drop_tally.h"
 #include "receive/xdp_metrics.h"
 #include "receive/xdp_program.h"
 #include "receive/xsk_receiver.h"
@@ -114,6 +115,7 @@ class XdpDatapath {
   std::unique_ptr<XdpProgram> program_;
   std::vector<std::unique_ptr<XskReceiver>> xsks_;
   std::unique_ptr<XdpMetrics> metrics_;
+  SourceDropTally drops_;  // AF_XDP decode-queue drops by source, flushed into source_drops
   std::unique_ptr<NetlinkWatcher> watcher_;
 
   mutable std::mutex ifMu_;  // program_'s interfaces and addresses, addrRefs_, failed_

@@ -141,6 +141,16 @@ XdpMetrics::XdpMetrics(metrics::Registry& registry) {
                            }
                            return out;
                          });
+  registry.dynamicFamily("jaeger_agent_xdp_source_drops",
+                         "Datagrams from the top 10 source addresses that the agent dropped on the AF_XDP path "
+                         "(decode queue full)",
+                         true, [shared] {
+                           std::lock_guard lock(shared->mu);
+                           std::vector<metrics::Sample> out;
+                           for (const SourceRow& row : shared->top)
+                             out.push_back({{{"source", row.source}}, static_cast<double>(row.drops)});
+                           return out;
+                         });
   registry.dynamicFamily(
       "jaeger_agent_ip_reassembly",
       "The kernel's IP reassembly counters in the agent's network namespace (/proc/net/snmp Ip: Reasm*, "
@@ -174,7 +184,8 @@ void XdpMetrics::updateInterfaces(std::vector<InterfaceRow> rows) {
   shared_->interfaces = std::move(rows);
 }
 
-void XdpMetrics::updateSources(const std::vector<XdpProgram::Source>& sources) {
+void XdpMetrics::updateSources(const std::vector<XdpProgram::Source>& sources,
+                               const std::vector<std::pair<agent_source_key, agent_source_drops>>& drops) {
   // Per address (summed over its span ports and its port-0 fragment entry), top N by datagrams.
   std::map<std::string, agent_source_stats> byAddr;
   for (const XdpProgram::Source& s : sources) {
@@ -185,9 +196,14 @@ void XdpMetrics::updateSources(const std::vector<XdpProgram::Source>& sources) {
     t.later_fragments += s.stats.later_fragments;
     t.last_seen_ns = std::max(t.last_seen_ns, s.stats.last_seen_ns);
   }
+  std::map<std::string, uint64_t> dropsByAddr;
+  for (const auto& [key, d] : drops) dropsByAddr[sourceLabel(key.addr)] += d.queue_full;
   std::vector<SourceRow> rows;
   rows.reserve(byAddr.size());
-  for (auto& [addr, st] : byAddr) rows.push_back({addr, st});
+  for (auto& [addr, st] : byAddr) {
+    const auto d = dropsByAddr.find(addr);
+    rows.push_back({addr, st, d == dropsByAddr.end() ? 0 : d->second});
+  }
   const size_t n = std::min(rows.size(), kTopSources);
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(),
                     [](const SourceRow& a, const SourceRow& b) {

@@ -6,6 +6,8 @@
 //   jaeger_agent_xdp_frames_total{result}                                 global_stats
 //   jaeger_agent_xdp_source_datagrams_total / _bytes_total{source}        source_stats, the top
 //   jaeger_agent_xdp_source_fragments_total{source,kind=first|later}      N sources by datagrams
+//   jaeger_agent_xdp_source_drops_total{source}                           (source_drops: decode
+//       queue full on the AF_XDP path)
 //       (N = 10: bounded label cardinality; the full table is `bpftool map dump pinned
 //       <pin-path>/source_stats`)
 //   jaeger_agent_ip_reassembly_total{family=ipv4|ipv6,result=reqds|oks|fails|timeout}
@@ -43,7 +45,8 @@ class XdpMetrics {
 
   void updateGlobal(const agent_global_stats& g);
   void updateInterfaces(std::vector<InterfaceRow> rows);
-  void updateSources(const std::vector<XdpProgram::Source>& sources);
+  void updateSources(const std::vector<XdpProgram::Source>& sources,
+                     const std::vector<std::pair<agent_source_key, agent_source_drops>>& drops);
 
   // The address as Prometheus shows it: dotted IPv4 for IPv4-mapped, else IPv6 text.
   [[nodiscard]] static std::string sourceLabel(const uint8_t (&addr)[16]);
@@ -52,6 +55,7 @@ class XdpMetrics {
   struct SourceRow {
     std::string source;
     agent_source_stats stats{};
+    uint64_t drops = 0;
   };
   struct Shared {
     std::mutex mu;

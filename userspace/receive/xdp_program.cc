@@ -40,6 +40,7 @@ static_assert(sizeof(agent_port_stats) == 8 + 8 * sizeof(agent_counter), "ABI: a
 static_assert(sizeof(agent_iface) == 8, "ABI: agent_iface");
 static_assert(sizeof(agent_addr) == 16 && sizeof(agent_local_addr) == 8, "ABI: local_addrs");
 static_assert(sizeof(agent_source_key) == 24 && sizeof(agent_source_stats) == 5 * 8, "ABI: source_stats");
+static_assert(sizeof(agent_source_drops) == 8, "ABI: source_drops");
 static_assert(offsetof(agent_port_stats, seen) == 8, "ABI: agent_port_stats.seen");
 static_assert(sizeof(agent_global_stats) == 4 * sizeof(agent_counter), "ABI: agent_global_stats");
 static_assert(sizeof(agent_decode_rejects) == AGENT_DECODE_REJECT_REASONS * sizeof(__u64), "ABI: decode rejects");
@@ -472,6 +473,28 @@ Result<std::vector<XdpProgram::Source>> XdpProgram::sources() const {
   return out;
 }
 
+void XdpProgram::addSourceDrops(const agent_source_key& key, uint64_t n) noexcept {
+  const int fd = bpf_map__fd(skel_->maps.source_drops);
+  agent_source_drops v{};
+  bpf_map_lookup_elem(fd, &key, &v);  // absent (or evicted): start from 0
+  v.queue_full += n;
+  bpf_map_update_elem(fd, &key, &v, BPF_ANY);
+}
+
+Result<std::vector<std::pair<agent_source_key, agent_source_drops>>> XdpProgram::sourceDrops() const {
+  std::vector<std::pair<agent_source_key, agent_source_drops>> out;
+  const int fd = bpf_map__fd(skel_->maps.source_drops);
+  agent_source_key key{}, next{};
+  const agent_source_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && out.size() <= AGENT_MAX_SOURCES) {
+    agent_source_drops v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
 Result<void> XdpProgram::afterLoad() {
   for (const Interface& iface : ifaces_)
     if (auto ok = registerInterface(iface); !ok) return Unexpected(ok.error());
@@ -497,6 +520,7 @@ Result<void> XdpProgram::pinMaps() {
       {AGENT_MAP_IFACES, skel_->maps.ifaces},
       {AGENT_MAP_LOCAL_ADDRS, skel_->maps.local_addrs},
       {AGENT_MAP_SOURCES, skel_->maps.source_stats},
+      {AGENT_MAP_SOURCE_DROPS, skel_->maps.source_drops},
   };
   for (const auto& [name, map] : maps) {
     const std::string path = pinPath_ + "/" + name;

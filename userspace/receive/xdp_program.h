@@ -108,6 +108,9 @@ class XdpProgram {
 
   // source_stats: every entry (at most AGENT_MAX_SOURCES).
   [[nodiscard]] Result<std::vector<Source>> sources() const;
+  // source_drops: add to one entry (one writer: the stats thread), and read them all.
+  void addSourceDrops(const agent_source_key& key, uint64_t n) noexcept;
+  [[nodiscard]] Result<std::vector<std::pair<agent_source_key, agent_source_drops>>> sourceDrops() const;
   [[nodiscard]] const std::vector<uint16_t>& spanPorts() const noexcept { return ports_; }
   [[nodiscard]] const std::string& pinPath() const noexcept { return pinPath_; }
   [[nodiscard]] uint32_t maxFrameLen() const noexcept { return maxFrameLen_; }

@@ -225,6 +225,12 @@ void XskReceiver::handle(uint64_t addr, uint32_t len) {
     port->viaXsk->inc();
   } else {
     port->dropped->inc();
+    if (port->sourceDrops) {
+      agent_source_key key{};
+      std::memcpy(key.addr, pkt.saddr, sizeof key.addr);
+      key.port = port->port;
+      port->sourceDrops->add(key);
+    }
     recycle(frame);
   }
 }
