@@ -35,6 +35,7 @@
 #include "decode/transcoder.h"
 #include "metrics/metrics.h"
 #include "packet_builder.h"
+#include "xdp_test_support.h"
 #include "parse.h"
 #include "receive/xdp_program.h"
 #include "receive/source_drop_tally.h"
@@ -42,51 +43,7 @@
 
 namespace {
 
-using jagent::receive::XdpProgram;
-using jagent::receive::XdpProgramOptions;
-using jagent::testing::PacketBuilder;
-
-constexpr uint16_t kZipkin = 5775, kCompact = 6831, kBinary = 6832;
-const std::vector<uint16_t> kPorts = {kZipkin, kCompact, kBinary};
-constexpr uint32_t kFrameSize = 2048;  // max_frame_len = 2048 - XDP_PACKET_HEADROOM = 1792
-constexpr uint32_t kMaxFrame = kFrameSize - XDP_PACKET_HEADROOM;
-constexpr size_t kUdp4Overhead = 14 + 20 + 8;  // Ethernet + IPv4 + UDP headers
-
-enum class Want {
-  kRedirected,      // port: redirected (XDP_REDIRECT)
-  kPassNoSocket,    // port: pass_no_socket
-  kPassFragment,    // port: pass_fragment
-  kPassTooBig,      // port: pass_too_big
-  kPortParseError,  // port: parse_error
-  kNotOurs,         // port: not_ours (destination is not one of our addresses)
-  kPassUnsteered,   // port: pass_unsteered (count-only interface)
-  kParseError,      // global: parse_error
-  kLaterFragment,   // global: later_fragment
-  kOther,           // global: other
-};
-
-struct Case {
-  std::string name;
-  std::vector<uint8_t> frame;
-  Want want;
-  uint16_t port = 0;  // for the per-port outcomes
-};
-
-size_t slotOf(uint16_t port) {
-  for (size_t i = 0; i < kPorts.size(); ++i)
-    if (kPorts[i] == port) return i;
-  return kPorts.size();
-}
-
-std::vector<uint8_t> truncated(std::vector<uint8_t> f, size_t len) {
-  f.resize(len);
-  return f;
-}
-
-std::vector<uint8_t> padded(std::vector<uint8_t> f, size_t len) {
-  f.resize(len, 0);
-  return f;
-}
+using namespace jagent::testing;  // NOLINT: test helpers (xdp_test_support.h)
 
 // The table. Without an AF_XDP socket, span datagrams are passed (pass_no_socket).
 std::vector<Case> passCases() {
@@ -171,170 +128,6 @@ std::vector<Case> passCases() {
   return c;
 }
 
-struct Snapshot {
-  std::vector<agent_port_stats> ports;
-  agent_global_stats global{};
-};
-
-Snapshot snapshot(const XdpProgram& prog) {
-  Snapshot s;
-  for (size_t i = 0; i < kPorts.size(); ++i) {
-    auto st = prog.portStats(0, i);
-    EXPECT_TRUE(st) << st.error().message();
-    s.ports.push_back(st ? *st : agent_port_stats{});
-  }
-  auto g = prog.globalStats();
-  EXPECT_TRUE(g) << g.error().message();
-  if (g) s.global = *g;
-  return s;
-}
-
-void bump(agent_counter& c, size_t bytes) {
-  c.packets += 1;
-  c.bytes += bytes;
-}
-
-Snapshot expected(Snapshot s, const Case& c) {
-  const size_t n = c.frame.size();
-  bump(s.global.seen, n);
-  if (c.want == Want::kParseError) bump(s.global.parse_error, n);
-  else if (c.want == Want::kLaterFragment) bump(s.global.later_fragment, n);
-  else if (c.want == Want::kOther) bump(s.global.other, n);
-  else {
-    agent_port_stats& p = s.ports[slotOf(c.port)];
-    bump(p.seen, n);
-    switch (c.want) {
-      case Want::kRedirected: bump(p.redirected, n); break;
-      case Want::kPassNoSocket: bump(p.pass_no_socket, n); break;
-      case Want::kPassFragment: bump(p.pass_fragment, n); break;
-      case Want::kPassTooBig: bump(p.pass_too_big, n); break;
-      case Want::kPortParseError: bump(p.parse_error, n); break;
-      case Want::kNotOurs: bump(p.not_ours, n); break;
-      case Want::kPassUnsteered: bump(p.pass_unsteered, n); break;
-      default: break;
-    }
-  }
-  return s;
-}
-
-std::string str(const agent_counter& c) { return std::to_string(c.packets) + "/" + std::to_string(c.bytes) + "B"; }
-
-void expectEqual(const Snapshot& got, const Snapshot& want, const std::string& name) {
-  for (size_t i = 0; i < kPorts.size(); ++i) {
-    const agent_port_stats &g = got.ports[i], &w = want.ports[i];
-#define JXA_CMP(f) EXPECT_EQ(str(g.f), str(w.f)) << name << ": port " << kPorts[i] << " " #f
-    JXA_CMP(seen);
-    JXA_CMP(redirected);
-    JXA_CMP(pass_fragment);
-    JXA_CMP(pass_too_big);
-    JXA_CMP(pass_no_socket);
-    JXA_CMP(parse_error);
-    JXA_CMP(not_ours);
-    JXA_CMP(pass_unsteered);
-#undef JXA_CMP
-  }
-#define JXA_CMP(f) EXPECT_EQ(str(got.global.f), str(want.global.f)) << name << ": global " #f
-  JXA_CMP(seen);
-  JXA_CMP(parse_error);
-  JXA_CMP(later_fragment);
-  JXA_CMP(other);
-#undef JXA_CMP
-}
-
-struct RunResult {
-  int err = 0;
-  uint32_t action = 0;
-  std::vector<uint8_t> out;
-};
-
-RunResult testRun(const XdpProgram& prog, const std::vector<uint8_t>& frame, bool live = false) {
-  RunResult r;
-  r.out.resize(frame.size() + 512);
-  xdp_md ctx{};
-  ctx.data_end = static_cast<__u32>(frame.size());
-  ctx.ingress_ifindex = 1;  // lo, the interface the program is configured for
-  ctx.rx_queue_index = 0;
-  bpf_test_run_opts o{};
-  o.sz = sizeof o;
-  o.data_in = frame.data();
-  o.data_size_in = static_cast<__u32>(frame.size());
-  if (!live) {
-    o.data_out = r.out.data();
-    o.data_size_out = static_cast<__u32>(r.out.size());
-  }
-  o.ctx_in = &ctx;
-  o.ctx_size_in = sizeof ctx;
-  o.repeat = 1;
-  if (live) o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
-  r.err = bpf_prog_test_run_opts(prog.progFd(), &o) == 0 ? 0 : errno;
-  r.action = o.retval;
-  r.out.resize(live ? 0 : o.data_size_out);
-  return r;
-}
-
-const char* actionName(uint32_t a) {
-  static const char* const names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
-  return a < 5 ? names[a] : "?";
-}
-
-XdpProgramOptions options(std::string pinPath = {}) {
-  XdpProgramOptions o;
-  o.interfaces = {"lo"};
-  o.spanPorts = kPorts;
-  o.frameSize = kFrameSize;
-  o.pinPath = std::move(pinPath);
-  return o;
-}
-
-std::string missingPrivilege() {
-  if (::geteuid() != 0) return "not root: BPF_PROG_TEST_RUN needs CAP_BPF and CAP_NET_ADMIN";
-  return {};
-}
-
-agent_addr v4(uint32_t hostOrder) {
-  agent_addr a{};
-  a.addr[10] = a.addr[11] = 0xff;
-  for (int i = 0; i < 4; ++i) a.addr[12 + i] = static_cast<uint8_t>(hostOrder >> (24 - 8 * i));
-  return a;
-}
-agent_addr v6(uint8_t last) {  // fd00::<last>
-  agent_addr a{};
-  a.addr[0] = 0xfd;
-  a.addr[15] = last;
-  return a;
-}
-constexpr uint32_t kAllPorts = (1u << 3) - 1;
-
-// The packet builder sends 10.0.0.2 → 10.0.0.1 and fd00::2 → fd00::1: make the destinations
-// ours, for every span port, as the agent's address watcher would for sockets bound to 0.0.0.0/::.
-void makeOurs(XdpProgram& prog) {
-  ASSERT_TRUE(prog.setLocalAddress(v4(0x0a000001), kAllPorts, 1));
-  ASSERT_TRUE(prog.setLocalAddress(v6(1), kAllPorts, 1));
-}
-
-// Loads the program, or skips the test with the reason when the capability is missing.
-#define LOAD_OR_SKIP(var, opts)                                                                    \
-  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
-  auto var##Result = XdpProgram::load(opts);                                                       \
-  if (!var##Result && var##Result.error().code == std::errc::operation_not_permitted)              \
-    GTEST_SKIP() << "BPF load not permitted here: " << var##Result.error().message();              \
-  ASSERT_TRUE(var##Result) << var##Result.error().message();                                       \
-  XdpProgram& var = **var##Result;                                                                 \
-  makeOurs(var)
-
-void runTable(const XdpProgram& prog, const std::vector<Case>& cases) {
-  for (const Case& c : cases) {
-    const Snapshot before = snapshot(prog);
-    const RunResult r = testRun(prog, c.frame);
-    ASSERT_EQ(r.err, 0) << c.name << ": bpf_prog_test_run: " << std::strerror(r.err);
-    const uint32_t want = c.want == Want::kRedirected ? XDP_REDIRECT : XDP_PASS;
-    EXPECT_STREQ(actionName(r.action), actionName(want)) << c.name;
-    if (r.action == XDP_PASS) {
-      EXPECT_EQ(r.out, c.frame) << c.name << ": a passed frame must not be altered";
-    }
-    expectEqual(snapshot(prog), expected(before, c), c.name);
-  }
-}
 
 TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
   LOAD_OR_SKIP(prog, options());
@@ -344,88 +137,6 @@ TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
   runTable(prog, cases);
 }
 
-// A datagram sink that keeps what it gets (thread-safe: XskReceiver pushes from its thread).
-class CollectingSink final : public jagent::receive::DatagramSink {
- public:
-  bool push(jagent::receive::Datagram d) noexcept override {
-    std::lock_guard lock(mu_);
-    got_.push_back(d);
-    return true;
-  }
-  std::vector<jagent::receive::Datagram> take() {
-    std::lock_guard lock(mu_);
-    return std::exchange(got_, {});
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<jagent::receive::Datagram> got_;
-};
-
-// The AF_XDP tests bind lo's queue 0, which one socket at a time may hold: they run in a network
-// namespace of the test process's own, so that concurrent runs (ctest -j, another build tree)
-// cannot collide. Threads created afterwards (the XskReceiver's) inherit it.
-std::string enterPrivateNetns() {
-  static std::string error = [] {
-    if (::unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    bool up = fd >= 0 && ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-    if (up) {
-      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-      up = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-    }
-    if (fd >= 0) ::close(fd);
-    return up ? std::string() : std::string("bring lo up: ") + std::strerror(errno);
-  }();
-  return error;
-}
-
-#define PRIVATE_NETNS_OR_SKIP()                                                                    \
-  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
-  if (const std::string why = enterPrivateNetns(); !why.empty()) GTEST_SKIP() << why
-
-// A decode queue that is always full.
-class FullSink final : public jagent::receive::DatagramSink {
- public:
-  bool push(jagent::receive::Datagram) noexcept override { return false; }
-};
-
-struct XskOnLo {
-  jagent::metrics::Registry registry;
-  CollectingSink sink;
-  FullSink full;
-  jagent::receive::SourceDropTally drops;
-  std::unique_ptr<jagent::receive::XskReceiver> rx;
-  std::string error;
-
-  explicit XskOnLo(const XdpProgram& prog, bool queueFull = false) {
-    using jagent::receive::XskCounters;
-    using jagent::receive::XskPort;
-    std::vector<XskPort> ports;
-    for (uint16_t p : kPorts)
-      ports.push_back(XskPort{p, queueFull ? static_cast<jagent::receive::DatagramSink*>(&full) : &sink,
-                              &registry.counter("processed", "", {{"port", std::to_string(p)}}),
-                              &registry.counter("dropped", "", {{"port", std::to_string(p)}}),
-                              &registry.counter("via_xsk", "", {{"port", std::to_string(p)}}), &drops});
-    XskCounters counters{registry.counter("frames", ""), registry.counter("invalid", ""),
-                         registry.counter("rx_dropped", ""), registry.counter("rx_ring_full", ""),
-                         registry.counter("fill_ring_empty", "")};
-    jagent::receive::XskReceiver::Options o;
-    o.ifname = "lo";
-    o.queue = 0;
-    o.frameSize = kFrameSize;
-    o.ringSize = 64;
-    o.umemFrames = 128;
-    o.forceCopy = true;  // lo has no native XDP: copy mode
-    o.xsksMapFd = prog.xsksMapFd();
-    o.xsksMapKey = XdpProgram::xskKey(0, 0);
-    auto r = jagent::receive::XskReceiver::create(o, ports, counters);
-    if (r) rx = std::move(*r);
-    else error = r.error().message();
-  }
-};
 
 TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
   PRIVATE_NETNS_OR_SKIP();
@@ -456,99 +167,8 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
                    kCompact}});
 }
 
-// Only what is addressed to us: span-port UDP to an address our sockets do not receive on is
-// passed untouched (not_ours), per family and per port, and follows the address map's changes.
-TEST(XdpProgram, OnlyWhatIsAddressedToUs) {
-  LOAD_OR_SKIP(prog, options());
-  using PB = PacketBuilder;
-  std::vector<Case> cases;
-  for (uint16_t p : kPorts) {
-    cases.push_back({"ipv4 to 10.0.0.99:" + std::to_string(p), PB().ipv4().dst4(0x0a000063).udp(1, p).payload(30).build(),
-                     Want::kNotOurs, p});
-    cases.push_back({"ipv6 to fd00::99:" + std::to_string(p), PB().ipv6().dst6(0x99).udp(1, p).payload(30).build(),
-                     Want::kNotOurs, p});
-  }
-  cases.push_back({"not ours, first fragment", PB().ipv4().dst4(0x0a000063).ipv4Fragment(0, true).udp(1, kCompact).payload(900).build(),
-                   Want::kNotOurs, kCompact});
-  cases.push_back({"not ours, bad udp length", PB().ipv6().dst6(0x99).udp(1, kCompact).udpLen(3).payload(9).build(),
-                   Want::kNotOurs, kCompact});
-  cases.push_back({"not ours, other port", PB().ipv4().dst4(0x0a000063).udp(1, 53).payload(9).build(), Want::kOther});
-  runTable(prog, cases);
 
-  // A socket bound to one address takes only its port there: 10.0.0.7 is ours for 5775 only.
-  ASSERT_TRUE(prog.setLocalAddress(v4(0x0a000007), 1u << slotOf(kZipkin), 1));
-  runTable(prog, {{"10.0.0.7:5775 ours", PB().ipv4().dst4(0x0a000007).udp(1, kZipkin).payload(9).build(), Want::kPassNoSocket, kZipkin},
-                  {"10.0.0.7:6831 not ours", PB().ipv4().dst4(0x0a000007).udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact}});
-  // The address goes away (RTM_DELADDR): no longer ours.
-  prog.removeLocalAddress(v4(0x0a000001));
-  prog.removeLocalAddress(v6(1));
-  runTable(prog, {{"ipv4 after its address went", PB().ipv4().udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact},
-                  {"ipv6 after its address went", PB().ipv6().udp(1, kCompact).payload(9).build(), Want::kNotOurs, kCompact}});
-  auto addrs = prog.localAddresses();
-  ASSERT_TRUE(addrs);
-  EXPECT_EQ(addrs->size(), 1u);
-  // Nothing that was not ours reached the per-source map.
-  auto src = prog.sources();
-  ASSERT_TRUE(src);
-  EXPECT_EQ(src->size(), 1u);  // 10.0.0.2 → 10.0.0.7:5775
-}
 
-// Per-source accounting: datagrams, bytes, first fragments under (source, port); later fragments
-// (no UDP header) under (source, 0); both families; only what is addressed to us.
-TEST(XdpProgram, CountsPerSource) {
-  LOAD_OR_SKIP(prog, options());
-  using PB = PacketBuilder;
-  const auto a = PB().ipv4().src4(0x0a000005).udp(1, kCompact).payload(58).build();  // 100 bytes
-  const auto first = PB().ipv4().src4(0x0a000005).ipv4Fragment(0, true).udp(1, kCompact).payload(958).build();
-  const auto later = PB().ipv4().src4(0x0a000005).ipv4Fragment(185, false).udp(1, kCompact).payload(92).build();
-  const auto b6 = PB().ipv6().src6(7).udp(1, kBinary).payload(100).build();
-  const auto later6 = PB().ipv6().src6(7).fragment6(181, false).udp(1, kBinary).payload(100).build();
-  const auto notOurs = PB().ipv4().src4(0x0a000006).dst4(0x0a000063).udp(1, kCompact).payload(58).build();
-  const auto laterNotOurs = PB().ipv4().src4(0x0a000006).dst4(0x0a000063).ipv4Fragment(185, false).udp(1, kCompact).payload(9).build();
-  for (const auto* f : {&a, &a, &first, &later, &b6, &later6, &later6, &notOurs, &laterNotOurs})
-    ASSERT_EQ(testRun(prog, *f).err, 0);
-  auto src = prog.sources();
-  ASSERT_TRUE(src) << src.error().message();
-  auto find = [&](const agent_addr& addr, uint32_t port) -> const agent_source_stats* {
-    for (const auto& s : *src)
-      if (std::memcmp(s.key.addr, addr.addr, 16) == 0 && s.key.port == port) return &s.stats;
-    return nullptr;
-  };
-  ASSERT_EQ(src->size(), 4u);
-  const agent_source_stats* s = find(v4(0x0a000005), kCompact);
-  ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->datagrams, 3u);
-  EXPECT_EQ(s->first_fragments, 1u);
-  EXPECT_EQ(s->bytes, 2 * a.size() + first.size());
-  EXPECT_GT(s->last_seen_ns, 0u);
-  s = find(v4(0x0a000005), 0);
-  ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->later_fragments, 1u);
-  EXPECT_EQ(s->bytes, later.size());
-  s = find(v6(7), kBinary);
-  ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->datagrams, 1u);
-  s = find(v6(7), 0);
-  ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->later_fragments, 2u);
-  EXPECT_EQ(find(v4(0x0a000006), kCompact), nullptr);
-  EXPECT_EQ(find(v4(0x0a000006), 0), nullptr);
-}
-
-// A count-only interface (a pod's veth host end) counts and passes: no AF_XDP on it.
-TEST(XdpProgram, CountOnlyInterfacePasses) {
-  XdpProgramOptions o = options();
-  o.interfaces.clear();
-  o.countOnly = {"lo"};
-  LOAD_OR_SKIP(prog, o);
-  ASSERT_EQ(prog.interfaces().size(), 1u);
-  EXPECT_FALSE(prog.interfaces()[0].steer);
-  using PB = PacketBuilder;
-  runTable(prog, {{"ipv4 span datagram", PB().ipv4().udp(1, kCompact).payload(40).build(), Want::kPassUnsteered, kCompact},
-                  {"ipv6 span datagram", PB().ipv6().udp(1, kZipkin).payload(40).build(), Want::kPassUnsteered, kZipkin},
-                  {"first fragment", PB().ipv4().ipv4Fragment(0, true).udp(1, kCompact).payload(900).build(), Want::kPassFragment, kCompact},
-                  {"not ours", PB().ipv4().dst4(0x0a000063).udp(1, kCompact).payload(40).build(), Want::kNotOurs, kCompact}});
-}
 
 // BPF_F_TEST_XDP_LIVE_FRAMES executes the redirect: the frame really lands in the AF_XDP rx
 // ring, and XskReceiver parses it and hands the UDP payload to the port's sink.
@@ -583,35 +203,6 @@ TEST(XdpProgram, LiveRedirectReachesTheXskReceiver) {
   EXPECT_EQ(st->redirected.packets, 1u);
 }
 
-// A datagram dropped in the agent (decode queue full) is counted against its source, and the
-// stats thread's flush into source_drops accumulates.
-TEST(XdpProgram, QueueFullDropsCountPerSource) {
-  PRIVATE_NETNS_OR_SKIP();
-  LOAD_OR_SKIP(prog, options());
-  XskOnLo xsk(prog, true);
-  ASSERT_TRUE(xsk.rx) << xsk.error;
-  xsk.rx->start();
-  const auto frame = PacketBuilder().ipv4().src4(0x0a000009).udp(40001, kCompact).payload(64).build();
-  for (int i = 0; i < 3; ++i) {
-    const RunResult r = testRun(prog, frame, true);
-    if (r.err == EINVAL || r.err == EOPNOTSUPP) GTEST_SKIP() << "live-frames test runs unsupported: " << std::strerror(r.err);
-    ASSERT_EQ(r.err, 0) << std::strerror(r.err);
-  }
-  for (int i = 0; i < 200 && xsk.registry.counterSum("dropped") < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(xsk.registry.counterSum("dropped"), 3u);
-  auto taken = xsk.drops.take();
-  ASSERT_EQ(taken.size(), 1u);
-  EXPECT_EQ(std::memcmp(taken[0].first.addr, v4(0x0a000009).addr, 16), 0);
-  EXPECT_EQ(taken[0].first.port, kCompact);
-  EXPECT_EQ(taken[0].second, 3u);
-  prog.addSourceDrops(taken[0].first, taken[0].second);
-  prog.addSourceDrops(taken[0].first, 2);
-  auto drops = prog.sourceDrops();
-  ASSERT_TRUE(drops);
-  ASSERT_EQ(drops->size(), 1u);
-  EXPECT_EQ((*drops)[0].second.queue_full, 5u);
-  EXPECT_TRUE(xsk.drops.take().empty());
-}
 
 // The userspace copy of the parser classifies the same table the same way.
 TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
