@@ -2,12 +2,16 @@
 // (local_addrs, both families, per span-port mask), per-source accounting (source_stats,
 // fragments), count-only interfaces, and per-source drops on the AF_XDP path (source_drops).
 // Needs root (CAP_BPF + CAP_NET_ADMIN); skips with the reason where that is missing.
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "receive/netlink_watcher.h"
+#include "receive/xdp_metrics.h"
 #include "xdp_test_support.h"
 
 namespace {
@@ -136,6 +140,72 @@ TEST(XdpProgram, QueueFullDropsCountPerSource) {
   ASSERT_EQ(drops->size(), 1u);
   EXPECT_EQ((*drops)[0].second.queue_full, 5u);
   EXPECT_TRUE(xsk.drops.take().empty());
+}
+
+// The watcher behind local_addrs and the pod interfaces: the snapshot has what is there, then
+// address and link events arrive as `ip` changes them (in this test's own network namespace;
+// a veth pair, as the kernel here has no dummy device).
+TEST(NetlinkWatcher, SnapshotThenAddressAndLinkEvents) {
+  PRIVATE_NETNS_OR_SKIP();
+  using jagent::receive::NetAddress;
+  using jagent::receive::NetLink;
+  std::mutex mu;
+  std::vector<std::string> events;
+  std::vector<NetLink> snapLinks;
+  std::vector<NetAddress> snapAddrs;
+  auto label = [](const NetAddress& a) {
+    agent_source_key k{};
+    std::memcpy(k.addr, a.addr.data(), 16);
+    return jagent::receive::XdpMetrics::sourceLabel(k.addr);
+  };
+  jagent::receive::NetlinkWatcher::Handlers h;
+  h.snapshot = [&](const std::vector<NetLink>& l, const std::vector<NetAddress>& a) {
+    std::lock_guard lock(mu);
+    snapLinks = l;
+    snapAddrs = a;
+  };
+  h.linkAdded = [&](const NetLink& l) {
+    std::lock_guard lock(mu);
+    events.push_back("link+ " + l.name);
+  };
+  h.linkRemoved = [&](uint32_t) {
+    std::lock_guard lock(mu);
+    events.push_back("link-");
+  };
+  h.addressAdded = [&](const NetAddress& a) {
+    std::lock_guard lock(mu);
+    events.push_back("addr+ " + label(a));
+  };
+  h.addressRemoved = [&](const NetAddress& a) {
+    std::lock_guard lock(mu);
+    events.push_back("addr- " + label(a));
+  };
+  auto w = jagent::receive::NetlinkWatcher::create(h);
+  ASSERT_TRUE(w) << w.error().message();
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(snapLinks.size(), 1u);  // a fresh namespace: lo only
+    EXPECT_EQ(snapLinks[0].name, "lo");
+    bool loopback = false;
+    for (const NetAddress& a : snapAddrs) loopback |= label(a) == "127.0.0.1";
+    EXPECT_TRUE(loopback);
+  }
+  (*w)->start();
+  ASSERT_EQ(std::system("ip link add jxw0 type veth peer name jxw1 && ip addr add 10.9.9.9/32 dev jxw0 && "
+                        "ip addr add fd00::99/128 dev jxw0 nodad && ip addr del 10.9.9.9/32 dev jxw0 && "
+                        "ip link del jxw0"),
+            0);
+  auto has = [&](const std::string& e) {
+    std::lock_guard lock(mu);
+    return std::find(events.begin(), events.end(), e) != events.end();
+  };
+  for (int i = 0; i < 200 && !has("link-"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  (*w)->stop();
+  EXPECT_TRUE(has("link+ jxw0"));
+  EXPECT_TRUE(has("addr+ 10.9.9.9"));
+  EXPECT_TRUE(has("addr+ fd00::99"));
+  EXPECT_TRUE(has("addr- 10.9.9.9"));
+  EXPECT_TRUE(has("link-"));
 }
 
 }  // namespace
