@@ -209,3 +209,38 @@ TEST(NetlinkWatcher, SnapshotThenAddressAndLinkEvents) {
 }
 
 }  // namespace
+
+namespace {
+
+// Not a check: the cost of each path through the program, for docs/xdp-datapath.md. Run with
+//   build/tests/bpf_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_PathCost*'
+TEST(XdpProgram, DISABLED_PathCost) {
+  LOAD_OR_SKIP(prog, options());
+  using PB = PacketBuilder;
+  const std::pair<const char*, std::vector<uint8_t>> frames[] = {
+      {"udp to another port (other)", PB().ipv4().udp(1, 53).payload(100).build()},
+      {"span, not ours", PB().ipv4().dst4(0x0a000063).udp(1, kCompact).payload(100).build()},
+      {"span, ours, no socket (+source)", PB().ipv4().udp(1, kCompact).payload(100).build()},
+      {"span ipv6, ours, no socket (+source)", PB().ipv6().udp(1, kCompact).payload(100).build()},
+      {"later fragment, ours (+source)", PB().ipv4().ipv4Fragment(185, false).udp(1, kCompact).payload(100).build()},
+  };
+  for (const auto& [name, frame] : frames) {
+    std::vector<uint8_t> out(frame.size() + 512);
+    xdp_md ctx{};
+    ctx.data_end = static_cast<__u32>(frame.size());
+    ctx.ingress_ifindex = 1;
+    bpf_test_run_opts o{};
+    o.sz = sizeof o;
+    o.data_in = frame.data();
+    o.data_size_in = static_cast<__u32>(frame.size());
+    o.data_out = out.data();
+    o.data_size_out = static_cast<__u32>(out.size());
+    o.ctx_in = &ctx;
+    o.ctx_size_in = sizeof ctx;
+    o.repeat = 1'000'000;
+    ASSERT_EQ(bpf_prog_test_run_opts(prog.progFd(), &o), 0);
+    std::printf("%-40s %4u ns/frame (BPF_PROG_TEST_RUN, 1e6 repeats)\n", name, o.duration);
+  }
+}
+
+}  // namespace
