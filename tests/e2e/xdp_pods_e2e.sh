@@ -7,7 +7,8 @@
 #   ns jx-p-<id> (pod, created AFTER the agent) ── veth jxp<id>h (matches the pattern) ──▶ node
 #
 #   (a) span-port datagrams from the client to the third namespace's address cross the steered
-#       interface: all arrive there, none at the agent, port_stats.not_ours counts them;
+#       interface: all arrive there, none at the agent, port_stats.not_ours counts them (IPv4
+#       and IPv6);
 #   (b) the pod's veth host end appears after the agent started: it is attached count-only, the
 #       pod's spans are counted per interface and per source and delivered; deleting the pod
 #       releases it and the agent keeps serving the client;
@@ -82,13 +83,23 @@ ip -n "$ns_c" link set "$cc" up
 ip -n "$ns_t" link set "$tt" up
 ip -n "$ns_c" route add default via 10.210.1.1
 ip -n "$ns_t" route add default via 10.210.2.1
-ip netns exec "$ns_a" sysctl -qw net.ipv4.ip_forward=1 || die "ip_forward"
+ip netns exec "$ns_a" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || die "ip_forward"
+# IPv6 too (nodad: usable at once).
+ip -n "$ns_a" addr add fd10:210:1::1/64 dev "$ca" nodad
+ip -n "$ns_c" addr add fd10:210:1::2/64 dev "$cc" nodad
+ip -n "$ns_a" addr add fd10:210:2::1/64 dev "$ta" nodad
+ip -n "$ns_t" addr add fd10:210:2::2/64 dev "$tt" nodad
+ip -n "$ns_c" -6 route add default via fd10:210:1::1
+ip -n "$ns_t" -6 route add default via fd10:210:2::1
 mkdir -p "$bpffs"
 mount -t bpf bpf "$bpffs" || skip "cannot mount a bpffs"
 
 # --- agent: steered on the client's interface, count-only on jxp<id>* --------------------------
+# 6832 on [::] (dual-stack: its local_addrs mask covers IPv6 and IPv4 addresses), the others on
+# 0.0.0.0 (IPv4 only: an IPv6 datagram to them would be not_ours).
 ip netns exec "$ns_a" env LIBXDP_BPFFS="$bpffs" "$agent_bin" \
   --xdp.interfaces="$ca,jxp${id}*" --xdp.pin-path="$pin" \
+  --processor.jaeger-binary.server-host-port='[::]:6832' \
   --reporter.tchannel.host-port=127.0.0.1:9 > "$work/agent.out" 2> "$work/agent.log" &
 agent_pid=$!
 wait_for "grep -q 'agent ready' '$work/agent.log' || ! kill -0 $agent_pid 2> /dev/null" 20 ||
@@ -147,6 +158,35 @@ expect "(a) not_ours on $ca" "$(port_counter "$(ifindex "$ca")" 6831 not_ours)" 
 expect "(a) redirected on $ca" "$(port_counter "$(ifindex "$ca")" 6831 redirected)" 0
 expect "(a) datagrams at the agent" "$(( $(metric "$processed") - before ))" 0
 expect "(a) /metrics not_ours" "$(metric "jaeger_agent_xdp_packets_total{interface=\"$ca\",port=\"6831\",result=\"not_ours\"}")" 50
+# The same over IPv6, to port 6832 (the agent's socket there is bound to [::]).
+send6() {  # send6 <ns> <addr> <port> <count>: plain UDP datagrams (not_ours never decodes them)
+  ip netns exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[3])):
+    s.sendto(b"x" * 100, (sys.argv[1], int(sys.argv[2])))' "$2" "$3" "$4" || die "send6 $*"
+}
+ip netns exec "$ns_t" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("fd10:210:2::2", 6832))
+s.settimeout(5)
+n = 0
+print("ready", flush=True)
+try:
+    while n < 20:
+        s.recv(65535); n += 1
+except socket.timeout:
+    pass
+print(n, flush=True)' > "$work/third6.out" &
+listener_pid=$!
+wait_for "grep -q ready '$work/third6.out'" 5 || die "IPv6 listener did not start"
+send6 "$ns_c" fd10:210:2::2 6832 20
+wait "$listener_pid"
+listener_pid=""
+expect "(a) IPv6 datagrams at the third namespace" "$(tail -1 "$work/third6.out")" 20
+expect "(a) IPv6 not_ours on $ca" "$(port_counter "$(ifindex "$ca")" 6832 not_ours)" 20
+expect "(a) IPv6 redirected on $ca" "$(port_counter "$(ifindex "$ca")" 6832 redirected)" 0
 
 # --- (b) a pod that appears after the agent started ------------------------------------------
 ip netns add "$ns_p" || die "ip netns add $ns_p"
@@ -154,6 +194,8 @@ ip -n "$ns_p" link set lo up
 ip link add "$ph" netns "$ns_a" type veth peer name "$pp" netns "$ns_p" || die "veth $ph"
 ip -n "$ns_a" addr add 10.210.3.1/24 dev "$ph"
 ip -n "$ns_p" addr add 10.210.3.2/24 dev "$pp"
+ip -n "$ns_a" addr add fd10:210:3::1/64 dev "$ph" nodad
+ip -n "$ns_p" addr add fd10:210:3::2/64 dev "$pp" nodad
 ip -n "$ns_a" link set "$ph" up
 ip -n "$ns_p" link set "$pp" up
 wait_for "grep -q 'XDP on $ph: attached (count-only' '$work/agent.log'" 5 || die "pod interface not attached: $(grep XDP "$work/agent.log")"
@@ -170,6 +212,11 @@ expect "(b) /metrics per interface" \
 wait_for "[[ \$(metric 'jaeger_agent_xdp_source_datagrams_total{source=\"10.210.3.2\"}') == 30 ]]" 5 ||
   die "(b) /metrics per source: $(grep source_datagrams "$work/metrics.txt")"
 log "ok: (b) /metrics jaeger_agent_xdp_source_datagrams_total{source=\"10.210.3.2\"} 30"
+# IPv6 from the pod to the node's address on its veth: ours (the address came by RTM_NEWADDR).
+send6 "$ns_p" fd10:210:3::1 6832 7
+wait_for "[[ \$(metric 'jaeger_agent_xdp_source_datagrams_total{source=\"fd10:210:3::2\"}') == 7 ]]" 5 ||
+  die "(b) IPv6 source: $(grep source_datagrams "$work/metrics.txt")"
+expect "(b) IPv6 pass_unsteered on $ph" "$(port_counter "$(ifindex "$ph")" 6832 pass_unsteered)" 7
 
 # --- (c) which client: bpftool on the pinned per-source map -----------------------------------
 bpftool map dump pinned "$pin/source_stats" > "$work/source_stats.txt"
