@@ -307,10 +307,22 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::attach(const XdpProgramOptions& 
   std::vector<std::pair<std::string, int>> ifaces;
   for (const Interface& iface : self.ifaces_) ifaces.emplace_back(iface.name, static_cast<int>(iface.ifindex));
   removeStaleFromPin(self.pinPath_, ifaces);
+  std::vector<Interface> attached;
   for (Interface& iface : self.ifaces_) {
     removeStale(iface.name, static_cast<int>(iface.ifindex));
-    if (auto ok = self.attachTo(iface, iface.steer ? opts.mode : opts.countOnlyMode); !ok) return Unexpected(ok.error());
+    if (auto ok = self.attachTo(iface, iface.steer ? opts.mode : opts.countOnlyMode); !ok) {
+      if (iface.steer) return Unexpected(ok.error());
+      // A pod interface we cannot attach to (another program holds it, say) is not counted;
+      // it must not take the datapath down with it.
+      spdlog::warn("XDP on {}: not counting this interface: {}", iface.name, ok.error().message());
+      self.slotUsed_[iface.slot] = false;
+      continue;
+    }
+    attached.push_back(iface);
   }
+  self.ifaces_ = std::move(attached);
+  if (self.ifaces_.empty())
+    return makeError("XDP: could not attach to any interface at start (see the warnings above)");
   }
   if (auto ok = self.afterLoad(); !ok) return Unexpected(ok.error());
   if (auto ok = self.pinMaps(); !ok) return Unexpected(ok.error());
