@@ -2,8 +2,10 @@
 /*
  * agent.bpf.c: the XDP half of the jaeger-xdp-agent datapath.
  *
- * Counts every frame, and steers UDP datagrams addressed to a span port into the AF_XDP socket
- * bound to the frame's rx queue. Everything else is passed to the kernel untouched: frames that
+ * Counts every frame, and steers UDP datagrams addressed to a span port *and* to an address our
+ * sockets receive on (local_addrs) into the AF_XDP socket bound to the frame's rx queue, on
+ * interfaces configured for steering; on count-only interfaces (pod interfaces) it counts and
+ * passes. Span datagrams addressed to us are also counted per source (source_stats). Everything else is passed to the kernel untouched: frames that
  * are not ours, IP fragments (the kernel reassembles them for the agent's UDP socket), frames
  * too big for a UMEM frame, and span datagrams on a queue without a socket. The program never
  * drops and never writes to a packet.
@@ -24,8 +26,6 @@
  */
 const volatile __u16 span_ports[AGENT_MAX_SPAN_PORTS] = {}; /* network byte order */
 const volatile __u32 nr_span_ports = 0;                     /* slots in use in span_ports */
-const volatile __u32 if_indexes[AGENT_MAX_IFACES] = {};     /* interfaces we are attached to */
-const volatile __u32 nr_ifaces = 0;
 const volatile __u32 max_frame_len = 0; /* longest frame an AF_XDP socket accepts (UMEM frame
 					 * size minus XDP_PACKET_HEADROOM); longer is passed */
 
@@ -54,6 +54,40 @@ struct {
 	__type(key, __u32);
 	__type(value, struct agent_global_stats);
 } global_stats SEC(".maps");
+
+/* The interfaces we count on, by ifindex (see agent_abi.h): written by userspace as they come
+ * and go, so that pod interfaces can be added without reloading the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AGENT_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct agent_iface);
+} ifaces SEC(".maps");
+
+/* Destination addresses our span sockets receive on (kept from netlink address events). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AGENT_MAX_LOCAL_ADDRS);
+	__type(key, struct agent_addr);
+	__type(value, struct agent_local_addr);
+} local_addrs SEC(".maps");
+
+/* Who sends to us. LRU: a flood of new sources evicts the least recently seen, never fails. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AGENT_MAX_SOURCES);
+	__type(key, struct agent_source_key);
+	__type(value, struct agent_source_stats);
+} source_stats SEC(".maps");
+
+/* Per-source drops in the agent (see agent_abi.h): written by userspace, carried here so that
+ * it is pinned and dumped next to source_stats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AGENT_MAX_SOURCES);
+	__type(key, struct agent_source_key);
+	__type(value, struct agent_source_drops);
+} source_drops SEC(".maps");
 
 /* Userspace drop counters (see agent_abi.h); the program only carries the map. */
 struct {
@@ -94,18 +128,30 @@ static __always_inline __u32 port_slot(__u16 dport)
 	return AGENT_MAX_SPAN_PORTS;
 }
 
-static __always_inline __u32 iface_slot(__u32 ifindex)
+/* Bit mask of the span-port slots whose sockets receive on the frame's destination address. */
+static __always_inline __u32 ours_mask(const struct agent_pkt *pkt)
 {
-	__u32 i;
+	struct agent_local_addr *la;
+	struct agent_addr key;
 
-#pragma unroll
-	for (i = 0; i < AGENT_MAX_IFACES; i++) {
-		if (i >= nr_ifaces)
-			break;
-		if (if_indexes[i] == ifindex)
-			return i;
-	}
-	return AGENT_MAX_IFACES;
+	__builtin_memcpy(key.addr, pkt->daddr, sizeof(key.addr));
+	la = bpf_map_lookup_elem(&local_addrs, &key);
+	return la ? la->port_mask : 0;
+}
+
+/* The source's entry, created on first sight (an LRU insert evicts, it does not fail when full). */
+static __always_inline struct agent_source_stats *source_entry(const struct agent_pkt *pkt, __u32 port)
+{
+	struct agent_source_stats zero = {}, *st;
+	struct agent_source_key key = {};
+
+	__builtin_memcpy(key.addr, pkt->saddr, sizeof(key.addr));
+	key.port = port;
+	st = bpf_map_lookup_elem(&source_stats, &key);
+	if (st)
+		return st;
+	bpf_map_update_elem(&source_stats, &key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&source_stats, &key);
 }
 
 SEC("xdp")
@@ -116,8 +162,10 @@ int agent_xdp(struct xdp_md *ctx)
 	__u64 bytes = end - data;
 	struct agent_global_stats *g;
 	struct agent_port_stats *ps;
+	struct agent_source_stats *src;
+	struct agent_iface *iface;
 	struct agent_pkt pkt = {};
-	__u32 zero = 0, pslot, islot, key, queue;
+	__u32 zero = 0, pslot, islot, key, queue, ifindex = ctx->ingress_ifindex;
 	int status, action;
 
 	g = bpf_map_lookup_elem(&global_stats, &zero);
@@ -132,20 +180,47 @@ int agent_xdp(struct xdp_md *ctx)
 	}
 	if (status == AGENT_PARSE_LATER_FRAGMENT) {
 		count(&g->later_fragment, bytes);
+		/* No port in it; attributed to its source when it is addressed to us. */
+		if (bpf_map_lookup_elem(&ifaces, &ifindex) && ours_mask(&pkt)) {
+			src = source_entry(&pkt, 0);
+			if (src) {
+				__sync_fetch_and_add(&src->later_fragments, 1);
+				__sync_fetch_and_add(&src->bytes, bytes);
+				src->last_seen_ns = bpf_ktime_get_ns();
+			}
+		}
 		return XDP_PASS;
 	}
 	if (status != AGENT_PARSE_UDP)
 		goto other;
 
 	pslot = port_slot(pkt.dport);
-	islot = iface_slot(ctx->ingress_ifindex);
-	if (pslot >= nr_span_ports || islot >= nr_ifaces)
+	if (pslot >= nr_span_ports)
 		goto other;
+	iface = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!iface || iface->slot >= AGENT_MAX_IFACES)
+		goto other;
+	islot = iface->slot;
 	key = islot * nr_span_ports + pslot;
 	ps = bpf_map_lookup_elem(&port_stats, &key);
 	if (!ps)
 		goto other;
 	count(&ps->seen, bytes);
+
+	/* Span-port UDP to an address our sockets do not receive on: traffic routed through this
+	 * host (to a pod, to another host's agent). Never ours to take. */
+	if (!(ours_mask(&pkt) & (1u << pslot))) {
+		count(&ps->not_ours, bytes);
+		return XDP_PASS;
+	}
+	src = source_entry(&pkt, AGENT_NTOHS(pkt.dport));
+	if (src) {
+		__sync_fetch_and_add(&src->datagrams, 1);
+		__sync_fetch_and_add(&src->bytes, bytes);
+		if (pkt.fragment)
+			__sync_fetch_and_add(&src->first_fragments, 1);
+		src->last_seen_ns = bpf_ktime_get_ns();
+	}
 
 	if (pkt.bad_len) {
 		count(&ps->parse_error, bytes);
@@ -153,6 +228,10 @@ int agent_xdp(struct xdp_md *ctx)
 	}
 	if (pkt.fragment) {
 		count(&ps->pass_fragment, bytes);
+		return XDP_PASS;
+	}
+	if (!(iface->flags & AGENT_IFACE_STEER)) {
+		count(&ps->pass_unsteered, bytes);
 		return XDP_PASS;
 	}
 	if (bytes > max_frame_len) {

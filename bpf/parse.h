@@ -114,7 +114,27 @@ struct agent_pkt {
 	__u8 fragment;        /* first fragment of a fragmented datagram (or IPv6 atomic fragment) */
 	__u8 bad_len;         /* UDP length < 8 or beyond the IP packet */
 	__u8 pad;
+	/* Addresses, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d): valid once l3 is set (UDP and
+	 * later fragments). The program keys local_addrs and source_stats with them. */
+	__u8 saddr[16];
+	__u8 daddr[16];
 };
+
+/* ::ffff:a.b.c.d from a network-order IPv4 address. */
+AGENT_INLINE void agent_map_v4(__u8 *out, __be32 v4)
+{
+	const __u8 *b = (const __u8 *)&v4;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		out[i] = 0;
+	out[10] = 0xff;
+	out[11] = 0xff;
+	out[12] = b[0];
+	out[13] = b[1];
+	out[14] = b[2];
+	out[15] = b[3];
+}
 
 /* The UDP header at `pos`, inside an IP packet that ends at `ip_end` (<= end). */
 AGENT_INLINE int agent_parse_udp(const __u8 *pos, const __u8 *end, const __u8 *ip_end,
@@ -163,6 +183,8 @@ AGENT_INLINE int agent_parse_ipv4(const __u8 *pos, const __u8 *end, struct agent
 		return AGENT_PARSE_ERROR;
 	pkt->l3 = pos;
 	pkt->ip_version = 4;
+	agent_map_v4(pkt->saddr, ip->saddr);
+	agent_map_v4(pkt->daddr, ip->daddr);
 	frag = AGENT_NTOHS(ip->frag_off);
 	if (frag & AGENT_IP_OFFSET)
 		return AGENT_PARSE_LATER_FRAGMENT;
@@ -189,6 +211,8 @@ AGENT_INLINE int agent_parse_ipv6(const __u8 *pos, const __u8 *end, struct agent
 		return AGENT_PARSE_ERROR;
 	pkt->l3 = pos;
 	pkt->ip_version = 6;
+	__builtin_memcpy(pkt->saddr, ip6->saddr, 16);
+	__builtin_memcpy(pkt->daddr, ip6->daddr, 16);
 	nexthdr = ip6->nexthdr;
 	pos = (const __u8 *)(ip6 + 1);
 

@@ -168,7 +168,9 @@ Result<void> Agent::createPorts() {
                                                            *reporters_[i % reporters_.size()]);
       const auto sock = static_cast<size_t>(socketOf_[0][i]);
       stage->setPort(receivers_[0]->boundPort(sock));
-      ports.push_back(receive::XdpPort{receivers_[0]->fd(sock), stage.get(), pc.model, pc.protocolName});
+      receive::XdpPort xp{receivers_[0]->fd(sock), stage.get(), pc.model, pc.protocolName, portCounters_[i].get(), {}};
+      for (metrics::Counter* c : portMetrics_[i]->rejects) xp.rejects.push_back(c);
+      ports.push_back(std::move(xp));
       stages_.push_back(std::move(stage));
     }
     receive::XdpOptions xo;
@@ -178,6 +180,17 @@ Result<void> Agent::createPorts() {
     xo.frameSize = cfg_.xdp.frameSize;
     xo.ringSize = cfg_.xdp.ringSize;
     xo.umemFrames = cfg_.xdp.umemFrames;
+    if (reporterMetrics_) {
+      for (Format f : {Format::kJaeger, Format::kZipkin}) {
+        const report::ReporterMetrics::PerFormat& m = reporterMetrics_->of(f);
+        xo.userStats.reporterBatchesDropped.insert(xo.userStats.reporterBatchesDropped.end(),
+                                                   {m.batchesDroppedQueueFull, m.batchesDroppedShutdown});
+        xo.userStats.reporterSpansDropped.insert(xo.userStats.reporterSpansDropped.end(),
+                                                 {m.spansDroppedQueueFull, m.spansDroppedShutdown});
+        xo.userStats.collectorBatchesFailed.push_back(m.batchesFailures);
+        xo.userStats.collectorSpansFailed.push_back(m.spansFailures);
+      }
+    }
     xdp_ = receive::XdpDatapath::create(xo, ports, registry_);  // null: XDP off, the cause is logged
   }
   return {};

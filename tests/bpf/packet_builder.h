@@ -43,6 +43,23 @@ class PacketBuilder {
     v4IhlOverride_ = ihl;
     return *this;
   }
+  // Addresses: IPv4 in host order; IPv6 as fd00::<last>.
+  PacketBuilder& src4(uint32_t a) {
+    src4_ = a;
+    return *this;
+  }
+  PacketBuilder& dst4(uint32_t a) {
+    dst4_ = a;
+    return *this;
+  }
+  PacketBuilder& src6(uint8_t last) {
+    src6_ = last;
+    return *this;
+  }
+  PacketBuilder& dst6(uint8_t last) {
+    dst6_ = last;
+    return *this;
+  }
   PacketBuilder& ipVersion(uint8_t v) {  // lie about the version nibble
     versionOverride_ = v;
     return *this;
@@ -173,8 +190,8 @@ class PacketBuilder {
     out.push_back(64);
     out.push_back(l4_);
     put16(out, 0);
-    put32(out, 0x0a000002);
-    put32(out, 0x0a000001);
+    put32(out, src4_);
+    put32(out, dst4_);
     for (int i = 0; i < v4Options_ * 4; ++i) out.push_back(1);  // NOP
     out.insert(out.end(), l4.begin(), l4.end());
   }
@@ -202,8 +219,8 @@ class PacketBuilder {
     put16(out, static_cast<uint16_t>(exts.size() + l4.size()));
     out.push_back(exts_.empty() ? l4_ : exts_[0].type);
     out.push_back(64);
-    const uint8_t src[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
-    const uint8_t dst[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const uint8_t src[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src6_};
+    const uint8_t dst[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, dst6_};
     out.insert(out.end(), src, src + 16);
     out.insert(out.end(), dst, dst + 16);
     out.insert(out.end(), exts.begin(), exts.end());
@@ -219,6 +236,8 @@ class PacketBuilder {
   L3 l3_ = L3::kV4;
   int v4Options_ = 0;
   uint16_t v4FragOff_ = 0;
+  uint32_t src4_ = 0x0a000002, dst4_ = 0x0a000001;
+  uint8_t src6_ = 2, dst6_ = 1;
   std::optional<uint8_t> v4IhlOverride_;
   std::optional<uint8_t> versionOverride_;
   std::vector<Ext> exts_;

@@ -35,55 +35,15 @@
 #include "decode/transcoder.h"
 #include "metrics/metrics.h"
 #include "packet_builder.h"
+#include "xdp_test_support.h"
 #include "parse.h"
 #include "receive/xdp_program.h"
+#include "receive/source_drop_tally.h"
 #include "receive/xsk_receiver.h"
 
 namespace {
 
-using jagent::receive::XdpProgram;
-using jagent::receive::XdpProgramOptions;
-using jagent::testing::PacketBuilder;
-
-constexpr uint16_t kZipkin = 5775, kCompact = 6831, kBinary = 6832;
-const std::vector<uint16_t> kPorts = {kZipkin, kCompact, kBinary};
-constexpr uint32_t kFrameSize = 2048;  // max_frame_len = 2048 - XDP_PACKET_HEADROOM = 1792
-constexpr uint32_t kMaxFrame = kFrameSize - XDP_PACKET_HEADROOM;
-constexpr size_t kUdp4Overhead = 14 + 20 + 8;  // Ethernet + IPv4 + UDP headers
-
-enum class Want {
-  kRedirected,      // port: redirected (XDP_REDIRECT)
-  kPassNoSocket,    // port: pass_no_socket
-  kPassFragment,    // port: pass_fragment
-  kPassTooBig,      // port: pass_too_big
-  kPortParseError,  // port: parse_error
-  kParseError,      // global: parse_error
-  kLaterFragment,   // global: later_fragment
-  kOther,           // global: other
-};
-
-struct Case {
-  std::string name;
-  std::vector<uint8_t> frame;
-  Want want;
-  uint16_t port = 0;  // for the per-port outcomes
-};
-
-size_t slotOf(uint16_t port) {
-  for (size_t i = 0; i < kPorts.size(); ++i)
-    if (kPorts[i] == port) return i;
-  return kPorts.size();
-}
-
-std::vector<uint8_t> truncated(std::vector<uint8_t> f, size_t len) {
-  f.resize(len);
-  return f;
-}
-
-std::vector<uint8_t> padded(std::vector<uint8_t> f, size_t len) {
-  f.resize(len, 0);
-  return f;
-}
+using namespace jagent::testing;  // NOLINT: test helpers (xdp_test_support.h)
 
 // The table. Without an AF_XDP socket, span datagrams are passed (pass_no_socket).
 std::vector<Case> passCases() {
@@ -168,144 +128,6 @@ std::vector<Case> passCases() {
   return c;
 }
 
-struct Snapshot {
-  std::vector<agent_port_stats> ports;
-  agent_global_stats global{};
-};
-
-Snapshot snapshot(const XdpProgram& prog) {
-  Snapshot s;
-  for (size_t i = 0; i < kPorts.size(); ++i) {
-    auto st = prog.portStats(0, i);
-    EXPECT_TRUE(st) << st.error().message();
-    s.ports.push_back(st ? *st : agent_port_stats{});
-  }
-  auto g = prog.globalStats();
-  EXPECT_TRUE(g) << g.error().message();
-  if (g) s.global = *g;
-  return s;
-}
-
-void bump(agent_counter& c, size_t bytes) {
-  c.packets += 1;
-  c.bytes += bytes;
-}
-
-Snapshot expected(Snapshot s, const Case& c) {
-  const size_t n = c.frame.size();
-  bump(s.global.seen, n);
-  if (c.want == Want::kParseError) bump(s.global.parse_error, n);
-  else if (c.want == Want::kLaterFragment) bump(s.global.later_fragment, n);
-  else if (c.want == Want::kOther) bump(s.global.other, n);
-  else {
-    agent_port_stats& p = s.ports[slotOf(c.port)];
-    bump(p.seen, n);
-    switch (c.want) {
-      case Want::kRedirected: bump(p.redirected, n); break;
-      case Want::kPassNoSocket: bump(p.pass_no_socket, n); break;
-      case Want::kPassFragment: bump(p.pass_fragment, n); break;
-      case Want::kPassTooBig: bump(p.pass_too_big, n); break;
-      case Want::kPortParseError: bump(p.parse_error, n); break;
-      default: break;
-    }
-  }
-  return s;
-}
-
-std::string str(const agent_counter& c) { return std::to_string(c.packets) + "/" + std::to_string(c.bytes) + "B"; }
-
-void expectEqual(const Snapshot& got, const Snapshot& want, const std::string& name) {
-  for (size_t i = 0; i < kPorts.size(); ++i) {
-    const agent_port_stats &g = got.ports[i], &w = want.ports[i];
-#define JXA_CMP(f) EXPECT_EQ(str(g.f), str(w.f)) << name << ": port " << kPorts[i] << " " #f
-    JXA_CMP(seen);
-    JXA_CMP(redirected);
-    JXA_CMP(pass_fragment);
-    JXA_CMP(pass_too_big);
-    JXA_CMP(pass_no_socket);
-    JXA_CMP(parse_error);
-#undef JXA_CMP
-  }
-#define JXA_CMP(f) EXPECT_EQ(str(got.global.f), str(want.global.f)) << name << ": global " #f
-  JXA_CMP(seen);
-  JXA_CMP(parse_error);
-  JXA_CMP(later_fragment);
-  JXA_CMP(other);
-#undef JXA_CMP
-}
-
-struct RunResult {
-  int err = 0;
-  uint32_t action = 0;
-  std::vector<uint8_t> out;
-};
-
-RunResult testRun(const XdpProgram& prog, const std::vector<uint8_t>& frame, bool live = false) {
-  RunResult r;
-  r.out.resize(frame.size() + 512);
-  xdp_md ctx{};
-  ctx.data_end = static_cast<__u32>(frame.size());
-  ctx.ingress_ifindex = 1;  // lo, the interface the program is configured for
-  ctx.rx_queue_index = 0;
-  bpf_test_run_opts o{};
-  o.sz = sizeof o;
-  o.data_in = frame.data();
-  o.data_size_in = static_cast<__u32>(frame.size());
-  if (!live) {
-    o.data_out = r.out.data();
-    o.data_size_out = static_cast<__u32>(r.out.size());
-  }
-  o.ctx_in = &ctx;
-  o.ctx_size_in = sizeof ctx;
-  o.repeat = 1;
-  if (live) o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
-  r.err = bpf_prog_test_run_opts(prog.progFd(), &o) == 0 ? 0 : errno;
-  r.action = o.retval;
-  r.out.resize(live ? 0 : o.data_size_out);
-  return r;
-}
-
-const char* actionName(uint32_t a) {
-  static const char* const names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
-  return a < 5 ? names[a] : "?";
-}
-
-XdpProgramOptions options(std::string pinPath = {}) {
-  XdpProgramOptions o;
-  o.interfaces = {"lo"};
-  o.spanPorts = kPorts;
-  o.frameSize = kFrameSize;
-  o.pinPath = std::move(pinPath);
-  return o;
-}
-
-std::string missingPrivilege() {
-  if (::geteuid() != 0) return "not root: BPF_PROG_TEST_RUN needs CAP_BPF and CAP_NET_ADMIN";
-  return {};
-}
-
-// Loads the program, or skips the test with the reason when the capability is missing.
-#define LOAD_OR_SKIP(var, opts)                                                                    \
-  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
-  auto var##Result = XdpProgram::load(opts);                                                       \
-  if (!var##Result && var##Result.error().code == std::errc::operation_not_permitted)              \
-    GTEST_SKIP() << "BPF load not permitted here: " << var##Result.error().message();              \
-  ASSERT_TRUE(var##Result) << var##Result.error().message();                                       \
-  XdpProgram& var = **var##Result
-
-void runTable(const XdpProgram& prog, const std::vector<Case>& cases) {
-  for (const Case& c : cases) {
-    const Snapshot before = snapshot(prog);
-    const RunResult r = testRun(prog, c.frame);
-    ASSERT_EQ(r.err, 0) << c.name << ": bpf_prog_test_run: " << std::strerror(r.err);
-    const uint32_t want = c.want == Want::kRedirected ? XDP_REDIRECT : XDP_PASS;
-    EXPECT_STREQ(actionName(r.action), actionName(want)) << c.name;
-    if (r.action == XDP_PASS) {
-      EXPECT_EQ(r.out, c.frame) << c.name << ": a passed frame must not be altered";
-    }
-    expectEqual(snapshot(prog), expected(before, c), c.name);
-  }
-}
 
 TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
   LOAD_OR_SKIP(prog, options());
@@ -315,79 +137,6 @@ TEST(XdpProgram, VerdictsAndCountersWithoutSocket) {
   runTable(prog, cases);
 }
 
-// A datagram sink that keeps what it gets (thread-safe: XskReceiver pushes from its thread).
-class CollectingSink final : public jagent::receive::DatagramSink {
- public:
-  bool push(jagent::receive::Datagram& d) noexcept override {
-    std::lock_guard lock(mu_);
-    got_.push_back(std::move(d));
-    return true;
-  }
-  std::vector<jagent::receive::Datagram> take() {
-    std::lock_guard lock(mu_);
-    return std::exchange(got_, {});
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<jagent::receive::Datagram> got_;
-};
-
-// The AF_XDP tests bind lo's queue 0, which one socket at a time may hold: they run in a network
-// namespace of the test process's own, so that concurrent runs (ctest -j, another build tree)
-// cannot collide. Threads created afterwards (the XskReceiver's) inherit it.
-std::string enterPrivateNetns() {
-  static std::string error = [] {
-    if (::unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    bool up = fd >= 0 && ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-    if (up) {
-      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-      up = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-    }
-    if (fd >= 0) ::close(fd);
-    return up ? std::string() : std::string("bring lo up: ") + std::strerror(errno);
-  }();
-  return error;
-}
-
-#define PRIVATE_NETNS_OR_SKIP()                                                                    \
-  if (const std::string why = missingPrivilege(); !why.empty()) GTEST_SKIP() << why;               \
-  if (const std::string why = enterPrivateNetns(); !why.empty()) GTEST_SKIP() << why
-
-struct XskOnLo {
-  jagent::metrics::Registry registry;
-  CollectingSink sink;
-  std::unique_ptr<jagent::receive::XskReceiver> rx;
-  std::string error;
-
-  explicit XskOnLo(const XdpProgram& prog) {
-    using jagent::receive::XskCounters;
-    using jagent::receive::XskPort;
-    std::vector<XskPort> ports;
-    for (uint16_t p : kPorts)
-      ports.push_back(XskPort{p, &sink, &registry.counter("processed", "", {{"port", std::to_string(p)}}),
-                              &registry.counter("dropped", "", {{"port", std::to_string(p)}}),
-                              &registry.counter("via_xsk", "", {{"port", std::to_string(p)}})});
-    XskCounters counters{registry.counter("frames", ""), registry.counter("invalid", ""),
-                         registry.counter("rx_dropped", ""), registry.counter("rx_ring_full", ""),
-                         registry.counter("fill_ring_empty", "")};
-    jagent::receive::XskReceiver::Options o;
-    o.ifname = "lo";
-    o.queue = 0;
-    o.frameSize = kFrameSize;
-    o.ringSize = 64;
-    o.umemFrames = 128;
-    o.forceCopy = true;  // lo has no native XDP: copy mode
-    o.xsksMapFd = prog.xsksMapFd();
-    o.xsksMapKey = XdpProgram::xskKey(0, 0);
-    auto r = jagent::receive::XskReceiver::create(o, ports, counters);
-    if (r) rx = std::move(*r);
-    else error = r.error().message();
-  }
-};
 
 TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
   PRIVATE_NETNS_OR_SKIP();
@@ -405,6 +154,10 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
        Want::kPassFragment, kCompact},
       {"too big still passed", PB().ipv4().udp(1, kCompact).payload(1800).build(), Want::kPassTooBig, kCompact},
       {"other port still passed", PB().ipv4().udp(1, 53).payload(9).build(), Want::kOther},
+      {"ipv4 to another host's address: not ours", PB().ipv4().dst4(0x0a000063).udp(1, kCompact).payload(50).build(),
+       Want::kNotOurs, kCompact},
+      {"ipv6 to another host's address: not ours", PB().ipv6().dst6(99).udp(1, kBinary).payload(50).build(),
+       Want::kNotOurs, kBinary},
   };
   runTable(prog, cases);
 
@@ -413,6 +166,9 @@ TEST(XdpProgram, RedirectsToTheSocketOfTheQueue) {
   runTable(prog, {{"after stop: no socket", PB().ipv4().udp(40000, kCompact).payload(20).build(), Want::kPassNoSocket,
                    kCompact}});
 }
+
+
+
 
 // BPF_F_TEST_XDP_LIVE_FRAMES executes the redirect: the frame really lands in the AF_XDP rx
 // ring, and XskReceiver parses it and hands the UDP payload to the port's sink.
@@ -447,6 +203,7 @@ TEST(XdpProgram, LiveRedirectReachesTheXskReceiver) {
   EXPECT_EQ(st->redirected.packets, 1u);
 }
 
+
 // The userspace copy of the parser classifies the same table the same way.
 TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
   for (const Case& c : passCases()) {
@@ -472,10 +229,12 @@ TEST(ParseFrame, UserspaceAgreesWithTheProgram) {
 // The verifier sees the load-time constants, so the largest configuration must verify too.
 TEST(XdpProgram, VerifiesWithTheLargestConfiguration) {
   XdpProgramOptions o;
-  o.interfaces.assign(AGENT_MAX_IFACES, "lo");
+  o.interfaces = {"lo"};
+  o.maxInterfaces = AGENT_MAX_IFACES;
   for (uint16_t p = 0; p < AGENT_MAX_SPAN_PORTS; ++p) o.spanPorts.push_back(static_cast<uint16_t>(7000 + p));
   o.frameSize = 4096;
   LOAD_OR_SKIP(prog, o);
+  ASSERT_TRUE(prog.setLocalAddress(v6(1), (1u << AGENT_MAX_SPAN_PORTS) - 1, 1));
   using PB = PacketBuilder;
   const RunResult r = testRun(prog, PB().ipv6().ext(0).udp(1, 7000 + AGENT_MAX_SPAN_PORTS - 1).payload(64).build());
   ASSERT_EQ(r.err, 0);
@@ -604,6 +363,14 @@ TEST(XdpProgram, PinnedMapsAsBpftoolShowsThem) {
         "                    \"parse_error\": {\n"
         "                        \"packets\": 0,\n"
         "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"not_ours\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
+        "                    },\n"
+        "                    \"pass_unsteered\": {\n"
+        "                        \"packets\": 0,\n"
+        "                        \"bytes\": 0\n"
         "                    }\n"
         "                }\n";
     EXPECT_NE(text.find(want), std::string::npos) << "bpftool printed:\n" << text;
@@ -632,6 +399,21 @@ TEST(XdpProgram, PinnedMapsAsBpftoolShowsThem) {
               std::string::npos)
         << user;
     EXPECT_NE(user.find("\"truncated\": 3,"), std::string::npos) << user;
+
+    // Which client: the source address with its counts, by field name (10.0.0.2 IPv4-mapped).
+    const auto src = nlohmann::json::parse(run("bpftool map dump pinned " + pin + "/source_stats -j"));
+    bool found = false;
+    for (const auto& entry : src) {
+      const auto& k = entry["formatted"]["key"];
+      if (k["port"] != kCompact) continue;
+      const std::vector<int> mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 10, 0, 0, 2};
+      EXPECT_EQ(k["addr"].get<std::vector<int>>(), mapped);
+      EXPECT_EQ(entry["formatted"]["value"]["datagrams"], 3u);  // ok, ok, frag
+      EXPECT_EQ(entry["formatted"]["value"]["bytes"], 1200u);
+      EXPECT_EQ(entry["formatted"]["value"]["first_fragments"], 1u);
+      found = true;
+    }
+    EXPECT_TRUE(found) << src.dump();
     EXPECT_NE(user.find("\"reporter_spans_dropped\": 11,"), std::string::npos) << user;
 
     // The decode reject fields carry decode::reasonName() names, in RejectReason order (BTF).

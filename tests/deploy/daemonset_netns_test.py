@@ -22,7 +22,8 @@ Scenarios:
            127.0.0.1:6832, reach the collector with the pod.name/node.name/host.ip agent tags; the
            capability set is sufficient: the XDP program is attached to eth0, the maps are pinned
            under the ConfigMap's pin path (bpftool map dump pinned works and shows the datagrams),
-           the socket buffer is forced beyond net.core.rmem_max (SO_RCVBUFFORCE); SIGTERM ends
+           the socket buffer is forced beyond net.core.rmem_max (SO_RCVBUFFORCE); a pod interface
+           (cali<n>) created after start is attached count-only and released when deleted; SIGTERM ends
            the agent with status 0 within terminationGracePeriodSeconds.
   restart  a rolling update on that node: agent 1 is stopped (SIGTERM) and, separately, killed
            (SIGKILL, a crash or an OOM kill); each time a new agent with the same args must come
@@ -348,6 +349,30 @@ def check_features(node, dep, env, expect):
     return got
 
 
+def check_pod_interface(node, env, agent):
+    """A pod interface that appears after the agent started (a Calico-style veth host end, matching
+    the ConfigMap's cali*) is attached count-only with the DaemonSet's capabilities alone, and
+    released when it goes, the agent staying up."""
+    if "cali*" not in env.get("XDP_INTERFACES", "").split(","):
+        dl.fail(f"XDP_INTERFACES={env.get('XDP_INTERFACES')!r} should cover Calico's pod interfaces (cali*)")
+    tag = os.getpid() % 100000
+    name, peer = f"cali{tag}", f"jxa-p{tag}"
+    err = os.path.join(node.work, agent.name + ".err")
+    node.node_cmd(["ip", "link", "add", name, "type", "veth", "peer", "name", peer])
+    try:
+        wait_for(lambda: f"XDP on {name}: attached (count-only" in open(err).read(), 5,
+                 f"the agent to attach to {name}")
+        shown = node.node_cmd(["ip", "-d", "link", "show", "dev", name]).stdout
+        if "xdpgeneric" not in shown:
+            dl.fail(f"{name}: no generic XDP program attached: {shown}")
+    finally:
+        node.node_cmd(["ip", "link", "del", name], check=False)
+    wait_for(lambda: f"XDP on {name}: released" in open(err).read(), 5, f"the agent to release {name}")
+    if agent.poll() is not None:
+        dl.fail(f"agent exited ({agent.returncode}) after a pod interface went away")
+    dl.log(f"pod interface {name} created after start: attached count-only (xdpgeneric), released on delete")
+
+
 # --- scenarios --------------------------------------------------------------------------------------
 
 FULL = {"xdp_attached": True, "maps_pinned": True, "xsk_redirected": True, "rcvbuf_forced": True}
@@ -369,6 +394,7 @@ def scenario_node(node, dep, binary, env, out):
     dl.log(f"collector received {len(spans)} spans with pod/node/host.ip tags")
     got = check_features(node, dep, env, FULL)
     dl.log(f"capability-backed features: {got}")
+    check_pod_interface(node, env, agent)
     t0 = time.monotonic()
     agent.send_signal(signal.SIGTERM)
     try:

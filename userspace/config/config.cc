@@ -190,8 +190,10 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
 
   std::string xdpInterfaces, samplingTtl = "1m";
   opt(app.add_option("--xdp.interfaces", xdpInterfaces,
-                     "comma-separated interfaces on which an XDP program steers span datagrams into AF_XDP sockets "
-                     "('auto' = the default-route interface; empty = XDP off, kernel sockets only)"),
+                     "comma-separated interfaces and glob patterns for the XDP program: names ('auto' = the "
+                     "default-route interface) steer span datagrams addressed to this host into AF_XDP sockets; "
+                     "patterns (cali*, lxc*, eni*, cni*) count and pass on pod interfaces as they come and go; "
+                     "empty = XDP off, kernel sockets only"),
       "xdp.interfaces");
   opt(app.add_option("--xdp.mode", cfg.xdp.mode, "XDP attach mode: auto, native (driver) or skb (generic)")
           ->capture_default_str()->check(CLI::IsMember({"auto", "native", "skb"})),

@@ -57,7 +57,8 @@ struct ReporterConfig {
 
 // XDP/AF_XDP receive path (`--xdp.*`). Empty interfaces = off (sockets only).
 struct XdpConfig {
-  std::vector<std::string> interfaces;         // names; "auto" = the default-route interface
+  std::vector<std::string> interfaces;         // names ("auto" = the default-route interface): steered;
+                                               // glob patterns (cali*): count-only, followed by netlink
   std::string mode = "auto";                   // auto | native | skb
   std::string pinPath = "/sys/fs/bpf/jaeger-agent";
   uint32_t frameSize = 4096;                   // UMEM frame size (a power of two, 2048 or 4096)

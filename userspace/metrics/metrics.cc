@@ -63,7 +63,7 @@ Registry::Series* Registry::find(Family& f, const Labels& labels) {
 
 Counter& Registry::counter(const std::string& name, const std::string& help, Labels labels) {
   std::lock_guard lock(mu_);
-  Family& f = families_.try_emplace(name, Family{Kind::kCounter, help, {}}).first->second;
+  Family& f = families_.try_emplace(name, Family{Kind::kCounter, help, {}, {}}).first->second;
   if (Series* s = find(f, labels); s && s->counter) return *s->counter;
   Counter& c = counters_.emplace_back();
   f.series.push_back(Series{std::move(labels), &c, nullptr, {}});
@@ -72,7 +72,7 @@ Counter& Registry::counter(const std::string& name, const std::string& help, Lab
 
 Gauge& Registry::gauge(const std::string& name, const std::string& help, Labels labels) {
   std::lock_guard lock(mu_);
-  Family& f = families_.try_emplace(name, Family{Kind::kGauge, help, {}}).first->second;
+  Family& f = families_.try_emplace(name, Family{Kind::kGauge, help, {}, {}}).first->second;
   if (Series* s = find(f, labels); s && s->gauge) return *s->gauge;
   Gauge& g = gauges_.emplace_back();
   f.series.push_back(Series{std::move(labels), nullptr, &g, {}});
@@ -82,7 +82,7 @@ Gauge& Registry::gauge(const std::string& name, const std::string& help, Labels 
 void Registry::callbackGauge(const std::string& name, const std::string& help, Labels labels,
                              std::function<double()> fn) {
   std::lock_guard lock(mu_);
-  Family& f = families_.try_emplace(name, Family{Kind::kCallback, help, {}}).first->second;
+  Family& f = families_.try_emplace(name, Family{Kind::kCallback, help, {}, {}}).first->second;
   if (Series* s = find(f, labels)) {
     s->fn = std::move(fn);
     return;
@@ -90,13 +90,23 @@ void Registry::callbackGauge(const std::string& name, const std::string& help, L
   f.series.push_back(Series{std::move(labels), nullptr, nullptr, std::move(fn)});
 }
 
+void Registry::dynamicFamily(const std::string& name, const std::string& help, bool isCounter,
+                             std::function<std::vector<Sample>()> fn) {
+  std::lock_guard lock(mu_);
+  Family& f = families_.try_emplace(name, Family{isCounter ? Kind::kDynamicCounter : Kind::kDynamicGauge, help, {}, {}})
+                  .first->second;
+  f.dynamic = std::move(fn);
+}
+
 std::string Registry::renderPrometheus() const {
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
-    const bool isCounter = f.kind == Kind::kCounter;
+    const bool isCounter = f.kind == Kind::kCounter || f.kind == Kind::kDynamicCounter;
     const std::string full = isCounter ? name + "_total" : name;
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", full, escapeHelp(f.help), full, isCounter ? "counter" : "gauge");
+    if (f.dynamic)
+      for (const Sample& s : f.dynamic()) out += full + renderLabels(s.labels) + " " + formatValue(s.value) + "\n";
     for (const Series& s : f.series) {
       double v = 0;
       if (s.counter) v = static_cast<double>(s.counter->value());

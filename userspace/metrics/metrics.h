@@ -39,6 +39,12 @@ class Gauge {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// One series of a dynamic family, as produced at scrape time.
+struct Sample {
+  Labels labels;
+  double value = 0;
+};
+
 class Registry {
  public:
   // Same name + labels → same object (so two components may share a series).
@@ -47,6 +53,12 @@ class Registry {
   // A gauge computed at scrape time (e.g. a queue's current depth, a BPF map sum).
   void callbackGauge(const std::string& name, const std::string& help, Labels labels, std::function<double()> fn);
 
+  // A family whose label sets come and go (attached interfaces, the top N sources): `fn` produces
+  // the series at scrape time. It runs under the registry's lock, so it must not call the
+  // registry, and must stay valid until the registry goes (capture shared state, not `this`).
+  void dynamicFamily(const std::string& name, const std::string& help, bool isCounter,
+                     std::function<std::vector<Sample>()> fn);
+
   // Prometheus text exposition format 0.0.4. Counters get the `_total` suffix.
   [[nodiscard]] std::string renderPrometheus() const;
 
@@ -54,7 +66,7 @@ class Registry {
   [[nodiscard]] uint64_t counterSum(const std::string& name, const Labels& match = {}) const;
 
  private:
-  enum class Kind { kCounter, kGauge, kCallback };
+  enum class Kind { kCounter, kGauge, kCallback, kDynamicCounter, kDynamicGauge };
   struct Series {
     Labels labels;
     Counter* counter = nullptr;
@@ -65,6 +77,7 @@ class Registry {
     Kind kind;
     std::string help;
     std::vector<Series> series;
+    std::function<std::vector<Sample>()> dynamic;
   };
   Series* find(Family& f, const Labels& labels);
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -21,6 +22,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -34,7 +36,11 @@
 // The ABI header is the only contract with the BPF side: check that C++ sees the layout the BPF
 // compiler saw (both are LP64 little-endian; these catch an edit that breaks the 8-byte rule).
 static_assert(sizeof(agent_counter) == 16, "ABI: agent_counter");
-static_assert(sizeof(agent_port_stats) == 8 + 6 * sizeof(agent_counter), "ABI: agent_port_stats");
+static_assert(sizeof(agent_port_stats) == 8 + 8 * sizeof(agent_counter), "ABI: agent_port_stats");
+static_assert(sizeof(agent_iface) == 8, "ABI: agent_iface");
+static_assert(sizeof(agent_addr) == 16 && sizeof(agent_local_addr) == 8, "ABI: local_addrs");
+static_assert(sizeof(agent_source_key) == 24 && sizeof(agent_source_stats) == 5 * 8, "ABI: source_stats");
+static_assert(sizeof(agent_source_drops) == 8, "ABI: source_drops");
 static_assert(offsetof(agent_port_stats, seen) == 8, "ABI: agent_port_stats.seen");
 static_assert(sizeof(agent_global_stats) == 4 * sizeof(agent_counter), "ABI: agent_global_stats");
 static_assert(sizeof(agent_decode_rejects) == AGENT_DECODE_REJECT_REASONS * sizeof(__u64), "ABI: decode rejects");
@@ -44,8 +50,6 @@ static_assert(offsetof(agent_user_stats, xsk_rx_dropped) == AGENT_MAX_SPAN_PORTS
               "ABI: user_stats.ports");
 static_assert(sizeof(agent_bpf::agent_bpf__rodata::span_ports) == AGENT_MAX_SPAN_PORTS * sizeof(__u16),
               "ABI: span_ports rodata");
-static_assert(sizeof(agent_bpf::agent_bpf__rodata::if_indexes) == AGENT_MAX_IFACES * sizeof(__u32),
-              "ABI: if_indexes rodata");
 
 namespace jagent::receive {
 namespace {
@@ -192,8 +196,10 @@ struct XdpProgram::Attachment {
   std::string ifname;
   int ifindex;
   xdp_attach_mode mode;
+  bool linkGone = false;  // the interface was deleted: the kernel dropped the program with it
 
   ~Attachment() {
+    if (linkGone) return;
     const int rc = xdp_program__detach(prog, ifindex, mode, 0);
     // libxdp finds the attached program by id, which needs CAP_SYS_ADMIN; with only
     // CAP_NET_ADMIN (the DaemonSet's set) detach our own fd directly instead.
@@ -220,8 +226,10 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::open(const XdpProgramOptions& op
   installLogHooks();
   if (opts.spanPorts.empty() || opts.spanPorts.size() > AGENT_MAX_SPAN_PORTS)
     return makeError(fmt::format("XDP: {} span ports, supported 1..{}", opts.spanPorts.size(), AGENT_MAX_SPAN_PORTS));
-  if (opts.interfaces.empty() || opts.interfaces.size() > AGENT_MAX_IFACES)
-    return makeError(fmt::format("XDP: {} interfaces, supported 1..{}", opts.interfaces.size(), AGENT_MAX_IFACES));
+  const size_t listed = opts.interfaces.size() + opts.countOnly.size();
+  const size_t slots = std::max<size_t>(listed, opts.maxInterfaces);
+  if (slots == 0 || slots > AGENT_MAX_IFACES)
+    return makeError(fmt::format("XDP: {} interface slots, supported 1..{}", slots, AGENT_MAX_IFACES));
   // Aligned UMEM chunks must be a power of two between 2 KiB and the page size (kernel rule).
   if (opts.frameSize != 2048 && opts.frameSize != 4096)
     return makeError(fmt::format("--xdp.frame-size {}: must be 2048 or 4096", opts.frameSize));
@@ -230,11 +238,24 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::open(const XdpProgramOptions& op
   p->ports_ = opts.spanPorts;
   p->pinPath_ = opts.pinPath;
   p->maxFrameLen_ = opts.frameSize - XDP_PACKET_HEADROOM;
-  for (const std::string& name : opts.interfaces) {
+  p->maxIfaces_ = static_cast<uint32_t>(slots);
+  p->slotUsed_.assign(slots, false);
+  p->mode_ = opts.mode;
+  p->countOnlyMode_ = opts.countOnlyMode;
+  auto add = [&](const std::string& name, bool steer) -> Result<void> {
     const unsigned idx = ::if_nametoindex(name.c_str());
     if (idx == 0) return sysError(errno ? errno : ENODEV, fmt::format("interface '{}'", name));
-    p->ifaces_.push_back(Interface{name, idx, XdpMode::kAuto, false});
-  }
+    for (const Interface& i : p->ifaces_)
+      if (i.ifindex == idx) return {};
+    const size_t slot = p->ifaces_.size();
+    p->slotUsed_[slot] = true;
+    p->ifaces_.push_back(Interface{name, idx, XdpMode::kAuto, false, steer, slot});
+    return {};
+  };
+  for (const std::string& name : opts.interfaces)
+    if (auto ok = add(name, true); !ok) return Unexpected(ok.error());
+  for (const std::string& name : opts.countOnly)
+    if (auto ok = add(name, false); !ok) return Unexpected(ok.error());
   if (!p->pinPath_.empty() && !onBpffs(p->pinPath_) && !onBpffs(parentDir(p->pinPath_)))
     return Unexpected(Error{{}, fmt::format("no bpffs at {} (mount -t bpf bpf {}, or point --xdp.pin-path into a bpffs)",
                                             parentDir(p->pinPath_), parentDir(p->pinPath_))});
@@ -244,13 +265,11 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::open(const XdpProgramOptions& op
   p->skel_ = Skeleton<agent_bpf>(s);
   for (size_t i = 0; i < p->ports_.size(); ++i) s->rodata->span_ports[i] = htons(p->ports_[i]);
   s->rodata->nr_span_ports = static_cast<__u32>(p->ports_.size());
-  for (size_t i = 0; i < p->ifaces_.size(); ++i) s->rodata->if_indexes[i] = p->ifaces_[i].ifindex;
-  s->rodata->nr_ifaces = static_cast<__u32>(p->ifaces_.size());
   s->rodata->max_frame_len = p->maxFrameLen_;
   // Size the maps for what is configured, so that a bpftool dump shows no unused slots.
-  int rc = bpf_map__set_max_entries(s->maps.port_stats, static_cast<__u32>(p->ifaces_.size() * p->ports_.size()));
-  if (rc == 0)
-    rc = bpf_map__set_max_entries(s->maps.xsks_map, static_cast<__u32>(p->ifaces_.size() * AGENT_MAX_RX_QUEUES));
+  int rc = bpf_map__set_max_entries(s->maps.port_stats, static_cast<__u32>(slots * p->ports_.size()));
+  if (rc == 0) rc = bpf_map__set_max_entries(s->maps.xsks_map, static_cast<__u32>(slots * AGENT_MAX_RX_QUEUES));
+  if (rc == 0) rc = bpf_map__set_max_entries(s->maps.ifaces, static_cast<__u32>(slots));
   if (rc < 0) return sysError(rc, "size BPF maps");
   return p;
 }
@@ -270,6 +289,12 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::attach(const XdpProgramOptions& 
   if (!p) return p;
   XdpProgram& self = **p;
 
+  if (self.ifaces_.empty()) {
+    // Nothing to attach to yet (patterns only, no matching interface): load the program now so
+    // that its maps exist and are pinned; interfaces that appear later get it attached alone
+    // (libxdp cannot turn an already loaded program into a dispatcher extension).
+    if (auto ok = self.ensureLoaded(); !ok) return Unexpected(ok.error());
+  } else {
   // Hand the skeleton's (not yet loaded) object to libxdp: it loads the program itself, as an
   // extension of its dispatcher, so that other XDP programs can share the interface.
   xdp_program_opts xo{};
@@ -282,9 +307,22 @@ Result<std::unique_ptr<XdpProgram>> XdpProgram::attach(const XdpProgramOptions& 
   std::vector<std::pair<std::string, int>> ifaces;
   for (const Interface& iface : self.ifaces_) ifaces.emplace_back(iface.name, static_cast<int>(iface.ifindex));
   removeStaleFromPin(self.pinPath_, ifaces);
+  std::vector<Interface> attached;
   for (Interface& iface : self.ifaces_) {
     removeStale(iface.name, static_cast<int>(iface.ifindex));
-    if (auto ok = self.attachTo(iface, opts.mode); !ok) return Unexpected(ok.error());
+    if (auto ok = self.attachTo(iface, iface.steer ? opts.mode : opts.countOnlyMode); !ok) {
+      if (iface.steer) return Unexpected(ok.error());
+      // A pod interface we cannot attach to (another program holds it, say) is not counted;
+      // it must not take the datapath down with it.
+      spdlog::warn("XDP on {}: not counting this interface: {}", iface.name, ok.error().message());
+      self.slotUsed_[iface.slot] = false;
+      continue;
+    }
+    attached.push_back(iface);
+  }
+  self.ifaces_ = std::move(attached);
+  if (self.ifaces_.empty())
+    return makeError("XDP: could not attach to any interface at start (see the warnings above)");
   }
   if (auto ok = self.afterLoad(); !ok) return Unexpected(ok.error());
   if (auto ok = self.pinMaps(); !ok) return Unexpected(ok.error());
@@ -330,24 +368,148 @@ Result<void> XdpProgram::attachTo(Interface& iface, XdpMode mode) {
   return {};
 }
 
-Result<void> XdpProgram::afterLoad() {
+Result<void> XdpProgram::ensureLoaded() {
+  if (bpf_program__fd(skel_->progs.agent_xdp) >= 0) return {};
+  if (const int rc = agent_bpf::load(skel_.get()); rc < 0)
+    return sysError(rc, "load the XDP program (verifier output: --log-level=trace)");
+  // libxdp takes the fd it is given; hand it a duplicate so that the skeleton keeps its own.
+  const int dup = ::fcntl(bpf_program__fd(skel_->progs.agent_xdp), F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return errnoError("dup the program fd");
+  xdp_program* xp = xdp_program__from_fd(dup);
+  if (const long err = libxdp_get_error(xp); err || !xp) {
+    ::close(dup);
+    return sysError(err ? static_cast<int>(err) : EINVAL, "libxdp: program from fd");
+  }
+  xdpProg_.reset(xp);
+  return {};
+}
+
+// Labels the interface's port_stats entries (every CPU: fresh zeros, its ifindex and ports) and
+// puts it into the ifaces map, which is what makes the program count on it.
+Result<void> XdpProgram::registerInterface(const Interface& iface) {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return sysError(ncpu, "libbpf_num_possible_cpus");
-
-  // Label every per-CPU slot with its interface and port, so a dump reads on its own.
   const int statsFd = bpf_map__fd(skel_->maps.port_stats);
   std::vector<agent_port_stats> values(static_cast<size_t>(ncpu));
-  for (size_t i = 0; i < ifaces_.size(); ++i) {
-    for (size_t j = 0; j < ports_.size(); ++j) {
-      for (agent_port_stats& v : values) {
-        v = agent_port_stats{};
-        v.ifindex = ifaces_[i].ifindex;
-        v.port = ports_[j];
-      }
-      const __u32 key = static_cast<__u32>(i * ports_.size() + j);
-      if (bpf_map_update_elem(statsFd, &key, values.data(), BPF_ANY) != 0) return errnoError("initialise port_stats");
+  for (size_t j = 0; j < ports_.size(); ++j) {
+    for (agent_port_stats& v : values) {
+      v = agent_port_stats{};
+      v.ifindex = iface.ifindex;
+      v.port = ports_[j];
     }
+    const __u32 key = static_cast<__u32>(iface.slot * ports_.size() + j);
+    if (bpf_map_update_elem(statsFd, &key, values.data(), BPF_ANY) != 0) return errnoError("initialise port_stats");
   }
+  const agent_iface value{static_cast<__u32>(iface.slot), iface.steer ? AGENT_IFACE_STEER : 0u};
+  const __u32 key = iface.ifindex;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ifaces), &key, &value, BPF_ANY) != 0)
+    return errnoError(fmt::format("add {} to the ifaces map", iface.name));
+  return {};
+}
+
+Result<XdpProgram::Interface> XdpProgram::addInterface(const std::string& name, uint32_t ifindex, bool steer) {
+  if (!xdpProg_) return makeError("XDP: the program was loaded for tests, not for attaching");
+  for (const Interface& i : ifaces_)
+    if (i.ifindex == ifindex) return i;
+  const auto free = std::find(slotUsed_.begin(), slotUsed_.end(), false);
+  if (free == slotUsed_.end())
+    return makeError(fmt::format("XDP on {}: all {} interface slots in use", name, maxIfaces_));
+  Interface iface{name, ifindex, XdpMode::kAuto, false, steer, static_cast<size_t>(free - slotUsed_.begin())};
+  if (auto ok = registerInterface(iface); !ok) return Unexpected(ok.error());
+  removeStale(name, static_cast<int>(ifindex));
+  if (auto ok = attachTo(iface, steer ? mode_ : countOnlyMode_); !ok) {
+    const __u32 key = ifindex;
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.ifaces), &key);
+    return Unexpected(ok.error());
+  }
+  *free = true;
+  ifaces_.push_back(iface);
+  return iface;
+}
+
+void XdpProgram::removeInterface(uint32_t ifindex, bool linkGone) noexcept {
+  const auto it = std::find_if(ifaces_.begin(), ifaces_.end(), [&](const Interface& i) { return i.ifindex == ifindex; });
+  if (it == ifaces_.end()) return;
+  const __u32 key = ifindex;
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.ifaces), &key);
+  for (auto a = attachments_.begin(); a != attachments_.end(); ++a) {
+    if ((*a)->ifindex != static_cast<int>(ifindex)) continue;
+    (*a)->linkGone = linkGone;
+    attachments_.erase(a);  // detaches
+    break;
+  }
+  slotUsed_[it->slot] = false;
+  ifaces_.erase(it);
+}
+
+Result<void> XdpProgram::setLocalAddress(const agent_addr& addr, uint32_t portMask, uint32_t ifindex) {
+  const agent_local_addr value{portMask, ifindex};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.local_addrs), &addr, &value, BPF_ANY) != 0)
+    return errnoError("update local_addrs");
+  return {};
+}
+
+void XdpProgram::removeLocalAddress(const agent_addr& addr) noexcept {
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.local_addrs), &addr);
+}
+
+Result<std::vector<std::pair<agent_addr, agent_local_addr>>> XdpProgram::localAddresses() const {
+  std::vector<std::pair<agent_addr, agent_local_addr>> out;
+  const int fd = bpf_map__fd(skel_->maps.local_addrs);
+  agent_addr key{}, next{};
+  const agent_addr* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    agent_local_addr v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+    key = next;
+    prev = &key;
+  }
+  if (errno != ENOENT) return errnoError("read local_addrs");
+  return out;
+}
+
+Result<std::vector<XdpProgram::Source>> XdpProgram::sources() const {
+  // Key by key (an LRU hash of at most AGENT_MAX_SOURCES entries; read at scrape time only).
+  std::vector<Source> out;
+  const int fd = bpf_map__fd(skel_->maps.source_stats);
+  agent_source_key key{}, next{};
+  const agent_source_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    Source s{next, {}};
+    if (bpf_map_lookup_elem(fd, &next, &s.stats) == 0) out.push_back(s);
+    key = next;
+    prev = &key;
+    if (out.size() > AGENT_MAX_SOURCES) break;  // entries evicted and re-added while we walk
+  }
+  if (errno != ENOENT && out.size() <= AGENT_MAX_SOURCES) return errnoError("read source_stats");
+  return out;
+}
+
+void XdpProgram::addSourceDrops(const agent_source_key& key, uint64_t n) noexcept {
+  const int fd = bpf_map__fd(skel_->maps.source_drops);
+  agent_source_drops v{};
+  bpf_map_lookup_elem(fd, &key, &v);  // absent (or evicted): start from 0
+  v.queue_full += n;
+  bpf_map_update_elem(fd, &key, &v, BPF_ANY);
+}
+
+Result<std::vector<std::pair<agent_source_key, agent_source_drops>>> XdpProgram::sourceDrops() const {
+  std::vector<std::pair<agent_source_key, agent_source_drops>> out;
+  const int fd = bpf_map__fd(skel_->maps.source_drops);
+  agent_source_key key{}, next{};
+  const agent_source_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && out.size() <= AGENT_MAX_SOURCES) {
+    agent_source_drops v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+Result<void> XdpProgram::afterLoad() {
+  for (const Interface& iface : ifaces_)
+    if (auto ok = registerInterface(iface); !ok) return Unexpected(ok.error());
 
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   userStatsLen_ = (sizeof(agent_user_stats) + page - 1) / page * page;
@@ -367,6 +529,10 @@ Result<void> XdpProgram::pinMaps() {
       {AGENT_MAP_GLOBAL_STATS, skel_->maps.global_stats},
       {AGENT_MAP_USER_STATS, skel_->maps.user_stats},
       {AGENT_MAP_XSKS, skel_->maps.xsks_map},
+      {AGENT_MAP_IFACES, skel_->maps.ifaces},
+      {AGENT_MAP_LOCAL_ADDRS, skel_->maps.local_addrs},
+      {AGENT_MAP_SOURCES, skel_->maps.source_stats},
+      {AGENT_MAP_SOURCE_DROPS, skel_->maps.source_drops},
   };
   for (const auto& [name, map] : maps) {
     const std::string path = pinPath_ + "/" + name;
@@ -387,7 +553,7 @@ void XdpProgram::unpinMaps() noexcept {
 Result<agent_port_stats> XdpProgram::portStats(size_t ifaceSlot, size_t portSlot) const {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return sysError(ncpu, "libbpf_num_possible_cpus");
-  if (ifaceSlot >= ifaces_.size() || portSlot >= ports_.size()) return makeError("port_stats: slot out of range");
+  if (ifaceSlot >= maxIfaces_ || portSlot >= ports_.size()) return makeError("port_stats: slot out of range");
   std::vector<agent_port_stats> values(static_cast<size_t>(ncpu));
   const __u32 key = static_cast<__u32>(ifaceSlot * ports_.size() + portSlot);
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.port_stats), &key, values.data()) != 0)
@@ -402,6 +568,8 @@ Result<agent_port_stats> XdpProgram::portStats(size_t ifaceSlot, size_t portSlot
     add(sum.pass_too_big, v.pass_too_big);
     add(sum.pass_no_socket, v.pass_no_socket);
     add(sum.parse_error, v.parse_error);
+    add(sum.not_ours, v.not_ours);
+    add(sum.pass_unsteered, v.pass_unsteered);
   }
   return sum;
 }

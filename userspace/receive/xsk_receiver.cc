@@ -226,6 +226,12 @@ void XskReceiver::handle(uint64_t addr, uint32_t len) {
   } else {
     port->dropped->inc();
     d.owner = nullptr;  // not taken: recycle here rather than through release()
+    if (port->sourceDrops) {
+      agent_source_key key{};
+      std::memcpy(key.addr, pkt.saddr, sizeof key.addr);
+      key.port = port->port;
+      port->sourceDrops->add(key);
+    }
     recycle(frame);
   }
 }

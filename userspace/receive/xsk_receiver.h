@@ -35,6 +35,7 @@
 #include "common/unique_fd.h"
 #include "metrics/metrics.h"
 #include "receive/datagram.h"
+#include "receive/source_drop_tally.h"
 
 namespace jagent::receive {
 
@@ -75,6 +76,7 @@ struct XskPort {
   metrics::Counter* processed = nullptr;   // queued for decoding (shared with the socket path)
   metrics::Counter* dropped = nullptr;     // decode queue full (shared with the socket path)
   metrics::Counter* viaXsk = nullptr;      // queued for decoding, arrived through AF_XDP
+  SourceDropTally* sourceDrops = nullptr;  // optional: drops by source (source_drops map)
 };
 
 struct XskCounters {
