@@ -136,7 +136,9 @@ def main():
         if float(la[0]) > 1.0 or float(la_end[0]) > 3.0:
             busy = "load average %s at the start, %s at the end" % ("/".join(la), "/".join(la_end))
         import datetime
-        meta = {"command": "tools/bench.sh" + (" --quick" if args.quick else ""), "machine": rb.machine_description(),
+        m = rb.machine_description()
+        machine = "%s, %s vCPUs, Linux %s (%s)" % (m.get("cpu"), m.get("nproc"), m.get("kernel"), m.get("virt"))
+        meta = {"command": "tools/bench.sh" + (" --quick" if args.quick else ""), "machine": machine,
                 "started": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "before_rev": args.before_rev,
                 "after_rev": args.after_rev, "duration": duration, "busy": busy}
         os.makedirs(args.out_dir, exist_ok=True)
