@@ -55,7 +55,7 @@ jt::Batch batch() {
     std::vector<jt::Tag> tags;
     for (int t = 0; t < 5; ++t) {
       jt::Tag tag;
-      tag.key = "k" + std::to_string(t);
+      tag.key = std::string("k").append(std::to_string(t));
       tag.vType = static_cast<jt::TagType::type>(t);
       tag.__set_vStr("s");
       tag.__set_vDouble(1.5);
