@@ -125,13 +125,22 @@ void tchannelSeeds(const fs::path& out) {
 
 int main(int argc, char** argv) {
   if (argc != 3 && argc != 4) {
-    std::cerr << "usage: fuzz-seeds <test-data-dir> <out-dir> [transcoder|tchannel]\n";
+    std::cerr << "usage: fuzz-seeds <test-data-dir> <out-dir> [transcoder|tchannel|http_request]\n";
     return 2;
   }
   const fs::path data = argv[1], out = argv[2];
   fs::create_directories(out);
   if (argc == 4 && std::string_view(argv[3]) == "tchannel") {
     tchannelSeeds(out);
+    return 0;
+  }
+  if (argc == 4 && std::string_view(argv[3]) == "http_request") {
+    const char* heads[] = {
+        "GET /sampling?service=svc%20a&service=b;x=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "HEAD /%6eope HTTP/1.0\r\nContent-Length: 12\r\nBad\r\n\r\n",
+        "POST  /baggageRestrictions?service=+ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET / HTTP/2.0\nX: y\n\n"};
+    for (size_t i = 0; i < std::size(heads); ++i) std::ofstream(out / ("head" + std::to_string(i))) << heads[i];
     return 0;
   }
   for (const char* f : {"udp_jaeger_client.bin", "udp_otel.bin"}) fs::copy_file(data / f, out / f, fs::copy_options::overwrite_existing);

@@ -19,8 +19,10 @@ trap 'rm -rf "$work"' EXIT
 "$seeds" "$data" "$work/seeds" "${target/_frame/}"
 mkdir -p "$work/corpus" "$work/artifacts"
 max_len=65536
-[ "$target" = transcoder ] || max_len=262144
-# -max_len: datagrams are at most 65,507 bytes; TChannel streams get room for a fragmented call. Two jobs would race the build machine's two
+[ "$target" = tchannel_frame ] && max_len=262144
+[ "$target" = http_request ] && max_len=16384
+# -max_len: datagrams are at most 65,507 bytes; TChannel streams get room for a fragmented call,
+# HTTP heads for twice the 8 KiB limit. Two jobs would race the build machine's two
 # cores with nothing to gain, so one process.
 "$fuzzer" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$work/corpus" "$work/seeds" 2>&1 | tail -25

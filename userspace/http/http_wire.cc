@@ -1,9 +1,8 @@
 #include "http/http_wire.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "http/http_server.h"
 
@@ -143,20 +142,20 @@ std::string formatResponse(const HttpResponse& res, const RequestHead* req, bool
   std::string contentType = res.contentType;
   std::string errorBody;
   if (res.status >= 400 && body.empty()) {
-    errorBody = fmt::format("{} {}\n", res.status, statusText(res.status));
+    errorBody = std::to_string(res.status) + " " + statusText(res.status) + "\n";
     body = errorBody;
     contentType = "text/plain; charset=utf-8";
   }
   if (!contentType.empty()) headers.emplace("Content-Type", contentType);
   headers.emplace("Content-Length", std::to_string(body.size()));
   if (keepAlive)
-    headers.emplace("Keep-Alive", fmt::format("timeout={}, max={}", keepAliveTimeoutSec, keepAliveMax));
+    headers.emplace("Keep-Alive", "timeout=" + std::to_string(keepAliveTimeoutSec) + ", max=" + std::to_string(keepAliveMax));
   else
     headers.emplace("Connection", "close");
   const bool head = req != nullptr && req->head;
   if (head) headers.emplace("Accept-Ranges", "bytes");
 
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", res.status, reasonPhrase(res.status));
+  std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reasonPhrase(res.status) + "\r\n";
   for (const auto& [k, v] : headers) {
     out += k;
     out += ": ";
@@ -165,6 +164,73 @@ std::string formatResponse(const HttpResponse& res, const RequestHead* req, bool
   }
   out += "\r\n";
   if (!head) out += body;
+  return out;
+}
+
+// ---- query strings and Go-style errors (used by HttpServer) ----
+
+namespace {
+
+// Go's url.QueryUnescape: "+" is a space, %XX must be two hex digits. False on a bad escape.
+bool goQueryUnescape(std::string_view in, std::string& out) {
+  out.clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out += static_cast<char>(h * 16 + l);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> HttpRequest::values(std::string_view key) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : query)
+    if (k == key) out.push_back(v);
+  return out;
+}
+
+HttpResponse goHttpError(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::string(message) + "\n";
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+std::vector<std::pair<std::string, std::string>> parseGoQuery(std::string_view raw) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!raw.empty()) {
+    const size_t sep = raw.find_first_of("&;");  // Go < 1.17 split on both
+    std::string_view pair = raw.substr(0, sep);
+    raw = sep == std::string_view::npos ? std::string_view() : raw.substr(sep + 1);
+    if (pair.empty()) continue;
+    std::string_view k = pair, v;
+    if (const size_t eq = pair.find('='); eq != std::string_view::npos) {
+      k = pair.substr(0, eq);
+      v = pair.substr(eq + 1);
+    }
+    std::string key, value;
+    if (!goQueryUnescape(k, key) || !goQueryUnescape(v, value)) continue;  // Go drops the pair
+    out.emplace_back(std::move(key), std::move(value));
+  }
   return out;
 }
 
