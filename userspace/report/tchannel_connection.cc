@@ -20,13 +20,31 @@ using namespace detail;
 using tchannel::ErrorCode;
 using tchannel::FrameType;
 
+// Re-resolved on every attempt, off this thread (issue #11): the result arrives through the
+// resolver's eventfd (onResolved), and a name that takes longer than kResolveTimeout fails the
+// attempt like a connect timeout.
 void TChannelReporter::startConnect(Peer& p, Clock::time_point now) {
   p.stateSince = now;
-  auto addr = resolve(p.hp, SOCK_STREAM);  // re-resolved on every attempt
-  if (!addr) {
-    failPeer(p, addr.error().message());
-    return;
+  p.state = Peer::State::kResolving;
+  p.resolveId = resolver_.submit(p.hp, SOCK_STREAM);
+}
+
+void TChannelReporter::onResolved() {
+  for (auto& r : resolver_.take()) {
+    for (auto& p : peers_) {
+      if (p->state != Peer::State::kResolving || p->resolveId != r.id) continue;
+      if (r.addr)
+        connectResolved(*p, *r.addr);
+      else
+        failPeer(*p, r.addr.error().message());
+      break;
+    }
   }
+}
+
+void TChannelReporter::connectResolved(Peer& p, const SockAddr& resolved) {
+  const SockAddr* addr = &resolved;
+  p.stateSince = Clock::now();  // the connect timeout starts now, not when resolving began
   p.fd.reset(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!p.fd) {
     failPeer(p, fmt::format("socket: {}", std::strerror(errno)));

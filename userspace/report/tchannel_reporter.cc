@@ -93,6 +93,8 @@ Result<void> TChannelReporter::init() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
+  ev.data.u64 = kResolverTag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, resolver_.eventFd(), &ev) != 0) return errnoError("epoll_ctl resolver");
   return {};
 }
 
@@ -351,6 +353,11 @@ void TChannelReporter::expire(Clock::time_point now) {
   }
   for (auto& c : late) finish(std::move(c), "no collector connection before the deadline");
   for (auto& p : peers_) {
+    if (p->state == Peer::State::kResolving && now - p->stateSince > kResolveTimeout) {
+      resolver_.cancel(p->resolveId);
+      failPeer(*p, fmt::format("resolve '{}': no answer within {} s", p->hp.host, kResolveTimeout.count()));
+      continue;
+    }
     if ((p->state == Peer::State::kConnecting || p->state == Peer::State::kHandshake) &&
         now - p->stateSince > std::max<std::chrono::milliseconds>(cfg_.connCheckTimeout, std::chrono::milliseconds(1))) {
       failPeer(*p, p->state == Peer::State::kConnecting ? "connect timed out" : "handshake timed out");
@@ -410,6 +417,10 @@ void TChannelReporter::run() {
       if (events[i].data.u64 == kWakeTag) {
         uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
+        continue;
+      }
+      if (events[i].data.u64 == kResolverTag) {
+        onResolved();
         continue;
       }
       Peer& p = *peers_[events[i].data.u64];

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/async_resolver.h"
 #include "common/net.h"
 #include "common/rate_limited_log.h"
 #include "common/result.h"
@@ -77,6 +78,8 @@ class TChannelReporter final : public Reporter {
   void wake() noexcept;
   void maintainConnections(Clock::time_point now);
   void startConnect(Peer& p, Clock::time_point now);
+  void connectResolved(Peer& p, const SockAddr& addr);  // issue #11: after AsyncResolver
+  void onResolved();
   void onWritable(Peer& p);
   void onReadable(Peer& p);
   void handleFrame(Peer& p, const tchannel::FrameView& f);
@@ -102,6 +105,9 @@ class TChannelReporter final : public Reporter {
 
   UniqueFd epoll_;
   UniqueFd wakeFd_;
+  // Collector names are resolved here, off the I/O thread (issue #11): a slow or silent DNS
+  // server delays only the peer being resolved.
+  AsyncResolver resolver_;
   std::thread thread_;
   std::atomic<int> connected_{0};
 

@@ -25,6 +25,9 @@ constexpr std::string_view kSubmitBatches = "Collector::submitBatches";
 constexpr std::string_view kSubmitZipkin = "ZipkinCollector::submitZipkinBatch";
 constexpr int kMaxAttempts = 5;  // tchannel-go's RunWithRetry default
 constexpr uint64_t kWakeTag = ~uint64_t{0};
+constexpr uint64_t kResolverTag = ~uint64_t{0} - 1;  // AsyncResolver results waiting
+// How long a collector name may take to resolve before the attempt counts as failed.
+constexpr auto kResolveTimeout = std::chrono::seconds(5);
 // Keepalive: an idle connection is pinged this often; no ping res within the timeout = dead
 // (a collector host that vanished without a FIN would otherwise hold calls until their ttl).
 constexpr auto kPingInterval = std::chrono::seconds(10);
@@ -100,7 +103,8 @@ struct TChannelReporter::Peer {
   int index = 0;
   std::string spec;                 // as configured, e.g. "collector:14267"
   HostPort hp;
-  enum class State { kDown, kConnecting, kHandshake, kReady } state = State::kDown;
+  enum class State { kDown, kResolving, kConnecting, kHandshake, kReady } state = State::kDown;
+  uint64_t resolveId = 0;           // AsyncResolver lookup while kResolving
   UniqueFd fd;
   Clock::time_point stateSince{};
   Clock::time_point nextAttempt{};
