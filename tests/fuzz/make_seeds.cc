@@ -11,6 +11,7 @@
 
 #include "Agent.h"
 #include "jaeger_types.h"
+#include "report/tchannel_frame.h"
 #include "zipkincore_types.h"
 
 using apache::thrift::protocol::TBinaryProtocol;
@@ -55,7 +56,7 @@ jt::Batch batch() {
     std::vector<jt::Tag> tags;
     for (int t = 0; t < 5; ++t) {
       jt::Tag tag;
-      tag.key = "k" + std::to_string(t);
+      tag.key = std::string("k").append(std::to_string(t));
       tag.vType = static_cast<jt::TagType::type>(t);
       tag.__set_vStr("s");
       tag.__set_vDouble(1.5);
@@ -81,15 +82,67 @@ jt::Batch batch() {
   return b;
 }
 
+void writeBytes(const fs::path& path, const std::vector<uint8_t>& b) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// Byte streams a collector sends the reporter: init res, call responses (one frame, and one
+// fragmented over continue frames, both checksum types), an error, a ping.
+void tchannelSeeds(const fs::path& out) {
+  namespace tc = jagent::report::tchannel;
+  const tc::Header initHeaders[] = {{"host_port", "127.0.0.1:14267"}, {"process_name", "collector"}};
+  std::vector<uint8_t> init;
+  tc::appendInitRes(init, 1, initHeaders);
+  writeBytes(out / "init_res.bin", init);
+  const uint8_t arg1[] = {'C', 'o', 'l', 'l', 'e', 'c', 't', 'o', 'r', ':', ':', 's', 'u', 'b', 'm', 'i', 't'};
+  const tc::Header th[] = {{"as", "thrift"}, {"re", "c"}};
+  for (const size_t arg3Size : {size_t{12}, size_t{150000}}) {
+    for (const auto ck : {tc::ChecksumType::kCrc32c, tc::ChecksumType::kCrc32, tc::ChecksumType::kNone}) {
+      std::vector<uint8_t> arg3(arg3Size, 0x0C), arg2;
+      tc::appendThriftHeaders(arg2, {});
+      const std::span<const uint8_t> pieces[] = {arg3};
+      tc::CallRes res;
+      res.id = 2;
+      res.headers = th;
+      res.checksum = ck;
+      res.arg1 = arg1;
+      res.arg2 = arg2;
+      res.arg3 = pieces;
+      std::vector<uint8_t> stream = init;
+      tc::appendCallRes(stream, res);
+      writeBytes(out / ("call_res_" + std::to_string(arg3Size) + "_ck" + std::to_string(static_cast<int>(ck)) + ".bin"),
+                 stream);
+    }
+  }
+  std::vector<uint8_t> err;
+  tc::appendError(err, 3, tc::ErrorCode::kBusy, tc::Tracing{}, "busy");
+  tc::appendPingReq(err, 4);
+  tc::appendPingRes(err, 5);
+  writeBytes(out / "error_ping.bin", err);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: fuzz-seeds <test-data-dir> <out-dir>\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: fuzz-seeds <test-data-dir> <out-dir> [transcoder|tchannel|http_request]\n";
     return 2;
   }
   const fs::path data = argv[1], out = argv[2];
   fs::create_directories(out);
+  if (argc == 4 && std::string_view(argv[3]) == "tchannel") {
+    tchannelSeeds(out);
+    return 0;
+  }
+  if (argc == 4 && std::string_view(argv[3]) == "http_request") {
+    const char* heads[] = {
+        "GET /sampling?service=svc%20a&service=b;x=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "HEAD /%6eope HTTP/1.0\r\nContent-Length: 12\r\nBad\r\n\r\n",
+        "POST  /baggageRestrictions?service=+ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET / HTTP/2.0\nX: y\n\n"};
+    for (size_t i = 0; i < std::size(heads); ++i) std::ofstream(out / ("head" + std::to_string(i))) << heads[i];
+    return 0;
+  }
   for (const char* f : {"udp_jaeger_client.bin", "udp_otel.bin"}) fs::copy_file(data / f, out / f, fs::copy_options::overwrite_existing);
   const jt::Batch b = batch();
   jaegertracing::agent::thrift::Agent_emitBatch_pargs ja;

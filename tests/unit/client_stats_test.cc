@@ -1,5 +1,6 @@
 // ClientStatsTracker: jaeger-agent's client_stats semantics (first batch is a baseline,
 // out-of-order batches ignored, expiry after the TTL) plus this agent's bounds.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -114,7 +115,7 @@ TEST(ClientStats, SilentClientsExpire) {
 
 TEST(ClientStats, TrackedClientsAreBounded) {
   Fixture f(3);
-  for (int i = 0; i < 10; ++i) f.batch("u" + std::to_string(i), 1, {});
+  for (int i = 0; i < 10; ++i) f.batch(fmt::format("u{}", i), 1, {});
   EXPECT_EQ(f.t->clients(), 3u);
   EXPECT_EQ(f.c("jaeger_agent_client_stats_untracked_batches"), 7u);
   EXPECT_EQ(f.received(), 3u);
@@ -144,7 +145,7 @@ TEST(ClientStats, ConcurrentObserversCountExactly) {
   for (int w = 0; w < 4; ++w)
     threads.emplace_back([&, w] {
       for (int c = 0; c < 50; ++c) {
-        const std::string uuid = "w" + std::to_string(w) + "-c" + std::to_string(c);
+        const std::string uuid = fmt::format("w{}-c{}", w, c);
         for (int64_t seq = 1; seq <= 20; ++seq) {
           ClientStats s{seq, 0, 0};
           t.observe(uuid, true, seq, &s);

@@ -1,5 +1,6 @@
 // Transcoder field handling: unknown fields of every type, compact long-form headers, any field
 // order, empty lists of any element type, bool and double encodings.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -231,7 +232,7 @@ TEST(TranscoderFields, DoublesKeepTheirBits) {
 TEST(TranscoderFields, LargeListsAndStrings) {
   TValue batch = tBatch(20);
   std::vector<TValue> tags;
-  for (int i = 0; i < 300; ++i) tags.push_back(tTag("k" + std::to_string(i), std::string(static_cast<size_t>(i), 'v')));
+  for (int i = 0; i < 300; ++i) tags.push_back(tTag(fmt::format("k{}", i), std::string(static_cast<size_t>(i), 'v')));
   batch.fields[0].second.fields[1].second = tList(tt::kStruct, tags);
   for (Wire w : kWires) {
     const Bytes d = emitBatch(w, batch);

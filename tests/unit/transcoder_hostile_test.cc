@@ -281,12 +281,76 @@ TEST(TranscoderHostile, WorstCaseExpansionFitsTheBudget) {
   EXPECT_GT(t.output().size(), d.size() * 4);
   EXPECT_LE(t.output().size(), d.size() * 6 + 1100);
   expectWellFormed(t);  // (not a valid jaeger Batch for the oracle: required fields are missing)
-  // Many Process fields, each getting the agent tags: their room is added as they come.
-  TValue manyProcesses = tStruct({{2, tList(tt::kStruct)}});
-  for (int i = 0; i < 2000; ++i) manyProcesses.add(1, tStruct({{1, tString("")}}));
-  ASSERT_EQ(t.transcode(Protocol::kCompact, emitBatch(Wire::kCompact, manyProcesses)), RejectReason::kOk);
-  EXPECT_GT(t.output().size(), 2000u * 1000u);
-  EXPECT_EQ(oracleReadBatch(t.output()).process.tags.size(), 1u);
+}
+
+// Amplification (issue #11): a Batch that repeats Process must not get the agent tags once per
+// copy. A repeated field replaces the earlier one (last wins, as the collector's Thrift reader
+// does), so the output holds one Process with the tags once, and stays within the input budget.
+TEST(TranscoderHostile, RepeatedProcessDoesNotAmplify) {
+  const std::string bigValue(1000, 'v');
+  for (Wire w : kWires) {
+    SCOPED_TRACE(nameOf(w));
+    Transcoder t(std::vector<AgentTag>{{"k", bigValue}});
+    TValue manyProcesses = tStruct({{2, tList(tt::kStruct)}});
+    for (int i = 0; i < 2000; ++i) manyProcesses.add(1, tStruct({{1, tString(std::to_string(i))}}));
+    const Bytes d = emitBatch(w, manyProcesses);
+    ASSERT_EQ(t.transcode(protocolOf(w), d), RejectReason::kOk);
+    // One Process (service + one 1000-byte tag) and the empty span list: about 1.1 KB, whatever
+    // the number of repeats (it was 2000 x 1 KB before).
+    EXPECT_LT(t.output().size(), 1200u);
+    const jt::Batch b = oracleReadBatch(t.output());
+    EXPECT_EQ(b.process.serviceName, "1999");
+    ASSERT_EQ(b.process.tags.size(), 1u);
+    EXPECT_EQ(b.process.tags[0].vStr, bigValue);
+    EXPECT_EQ(t.summary().serviceName(), "1999");
+    // The buffer reserved is the input budget plus a fixed room for the tags, never per repeat.
+    EXPECT_LE(t.bufferBytes(), 2 * (d.size() * 8 + 64 + 3 * (bigValue.size() + 64)));
+  }
+}
+
+TEST(TranscoderHostile, RepeatedFieldsLastWins) {
+  for (Wire w : kWires) {
+    SCOPED_TRACE(nameOf(w));
+    Transcoder t(std::vector<AgentTag>{{"agent", "x"}});
+    TValue p1 = tStruct({{1, tString("a")}, {2, tList(tt::kStruct, {tTag("client-uuid", "u1")})}});
+    // Process.tags repeated: the last list wins (and the client-uuid of the first is forgotten).
+    TValue p2 = tStruct({{1, tString("b")}, {2, tList(tt::kStruct, {tTag("client-uuid", "u2")})}});
+    p2.add(2, tList(tt::kStruct, {tTag("h", "1"), tTag("h", "2")}));
+    TValue batch = tStruct({{1, p1}, {2, tList(tt::kStruct, {tSpan(1), tSpan(2)})}, {3, tI64(1)}});
+    batch.add(1, p2);
+    batch.add(2, tList(tt::kStruct, {tSpan(3)}));
+    batch.add(3, tI64(2));
+    ASSERT_EQ(t.transcode(protocolOf(w), emitBatch(w, batch)), RejectReason::kOk);
+    const jt::Batch b = oracleReadBatch(t.output());
+    EXPECT_EQ(b.process.serviceName, "b");
+    ASSERT_EQ(b.process.tags.size(), 3u);
+    EXPECT_EQ(b.process.tags[0].vStr, "1");
+    EXPECT_EQ(b.process.tags[1].vStr, "2");
+    EXPECT_EQ(b.process.tags[2].key, "agent");
+    ASSERT_EQ(b.spans.size(), 1u);
+    EXPECT_EQ(b.spans[0].spanId, 3);
+    EXPECT_EQ(b.seqNo, 2);
+    EXPECT_EQ(t.summary().spans, 1u);
+    EXPECT_EQ(t.summary().seqNo, 2);
+    EXPECT_EQ(t.summary().serviceName(), "b");
+    EXPECT_EQ(t.summary().clientUuid(), "");
+    expectWellFormed(t);
+  }
+}
+
+// The output buffer is given back after an outsized datagram once smaller ones follow.
+TEST(TranscoderHostile, OutputBufferShrinksAfterOutsizedBatch) {
+  Transcoder t;
+  const Bytes big = emitBatch(Wire::kCompact, tBatch(250));
+  ASSERT_GT(big.size() * 8, kRetainedOutputBytes);
+  ASSERT_EQ(t.transcode(Protocol::kCompact, big), RejectReason::kOk);
+  EXPECT_GT(t.bufferBytes(), kRetainedOutputBytes);
+  const Bytes small = emitBatch(Wire::kCompact, tBatch(1));
+  for (uint32_t i = 0; i + 1 < kShrinkAfter; ++i) ASSERT_EQ(t.transcode(Protocol::kCompact, small), RejectReason::kOk);
+  EXPECT_GT(t.bufferBytes(), kRetainedOutputBytes);  // a client alternating sizes keeps it
+  ASSERT_EQ(t.transcode(Protocol::kCompact, small), RejectReason::kOk);
+  EXPECT_LE(t.bufferBytes(), kRetainedOutputBytes);
+  EXPECT_EQ(oracleReadBatch(t.output()).spans.size(), 1u);
 }
 
 TEST(TranscoderHostile, MissingRequiredFields) {

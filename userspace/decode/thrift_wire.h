@@ -3,8 +3,8 @@
 // BinaryWriter that appends into space reserved up front.
 //
 // Ownership: readers borrow the datagram bytes, the writer borrows the output vector; both live
-// for one transcode() call on one thread. Nothing here allocates except BinaryWriter::start and
-// BinaryWriter::extend, and only when the buffer must grow past its largest size so far.
+// for one transcode() call on one thread. Nothing here allocates except BinaryWriter::start, and
+// only when the buffer must grow past its current size.
 //
 // Errors: every read is bounds-checked. A failed read records the RejectReason in the reader
 // (fail()) and returns false; callers return false up the stack without touching the reader
@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/check.h"
 #include "decode/transcoder.h"
 
 namespace jagent::decode::wire {
@@ -87,44 +88,47 @@ inline void storeBig(uint8_t* p, T v) noexcept {
 // ---- writer ---------------------------------------------------------------------------------
 
 // Appends TBinaryProtocol bytes without per-append checks. The caller reserves a budget that
-// bounds everything it will write (start), and grows it before writing anything the budget did
-// not foresee (extend). Debug builds assert the bound.
+// bounds everything it will write (start); debug, sanitizer and fuzz builds check every write
+// against it (JAGENT_CHECK), so an under-computed budget is a finding, not a silent overrun.
 class BinaryWriter {
  public:
   explicit BinaryWriter(std::vector<uint8_t>& buf) noexcept : buf_(&buf) {}
 
   // Budget of `budget` bytes from the start of the buffer. False only if allocation failed.
   [[nodiscard]] bool start(size_t budget) noexcept { return resizeTo(0, budget); }
-  // Adds `extra` bytes to the budget; may move the buffer. False only if allocation failed.
-  [[nodiscard]] bool extend(size_t extra) noexcept {
-    return resizeTo(size(), static_cast<size_t>(end_ - buf_->data()) + extra);
-  }
   void rewind() noexcept { p_ = buf_->data(); }
+  // Removes [from, from + n) from what was written, moving the rest down (last-wins for a
+  // repeated field: the earlier copy goes). Never grows the output.
+  void erase(size_t from, size_t n) noexcept {
+    JAGENT_CHECK(from + n <= size());
+    std::memmove(buf_->data() + from, buf_->data() + from + n, size() - from - n);
+    p_ -= n;
+  }
   [[nodiscard]] size_t size() const noexcept { return static_cast<size_t>(p_ - buf_->data()); }
 
   JAGENT_WIRE_INLINE void u8(uint8_t v) noexcept {
-    assert(p_ + 1 <= end_);
+    JAGENT_CHECK(p_ + 1 <= end_);
     *p_++ = v;
   }
   template <typename T>
   JAGENT_WIRE_INLINE void big(T v) noexcept {
-    assert(p_ + sizeof(T) <= end_);
+    JAGENT_CHECK(p_ + sizeof(T) <= end_);
     storeBig(p_, v);
     p_ += sizeof(T);
   }
   JAGENT_WIRE_INLINE void bytes(const uint8_t* s, size_t n) noexcept {
-    assert(p_ + n <= end_);
+    JAGENT_CHECK(p_ + n <= end_);
     std::memcpy(p_, s, n);
     p_ += n;
   }
   JAGENT_WIRE_INLINE void fieldHeader(uint8_t type, int16_t id) noexcept {
-    assert(p_ + 3 <= end_);
+    JAGENT_CHECK(p_ + 3 <= end_);
     p_[0] = type;
     storeBig(p_ + 1, id);
     p_ += 3;
   }
   JAGENT_WIRE_INLINE void listHeader(uint8_t elemType, uint32_t n) noexcept {
-    assert(p_ + 5 <= end_);
+    JAGENT_CHECK(p_ + 5 <= end_);
     p_[0] = elemType;
     storeBig(p_ + 1, n);
     p_ += 5;
@@ -134,7 +138,8 @@ class BinaryWriter {
  private:
   bool resizeTo(size_t used, size_t budget) noexcept {
     if (budget > buf_->size()) {
-      // Geometric growth: repeated extend() calls (agent tags per Process) stay linear.
+      // Geometric growth: a warm-up of slowly growing datagrams costs a few allocations, not one
+      // each; the buffer stays within twice the largest budget (the Transcoder shrinks it back).
       try {
         buf_->resize(std::max(budget, buf_->size() * 2));
       } catch (...) {

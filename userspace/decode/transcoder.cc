@@ -16,9 +16,13 @@ using wire::CompactReader;
 // Output budget per input byte. Compact → binary grows a value by at most 8x (a 1-byte varint
 // becomes an 8-byte i64; with the known schema the worst is 5.5x: a field header plus a 1-byte
 // i64 turn 2 bytes into 11). Binary → binary never grows: unknown fields and the envelope are
-// dropped, everything else keeps its size. Injected agent tags get room separately.
+// dropped, everything else keeps its size. Injected agent tags get room separately: the walker
+// writes a new copy of a repeated Process or Process.tags before it erases the earlier one, so
+// up to kAgentTagCopies copies (earlier Process, earlier tags list, current tags list) coexist.
 constexpr size_t kCompactExpansion = 8;
 constexpr size_t kBudgetSlack = 64;
+constexpr size_t kAgentTagCopies = 3;
+constexpr size_t kTagsListHeader = 3 + 5;  // field header + list header
 
 constexpr uint8_t kCompactProtocolId = 0x82;
 constexpr uint8_t kCompactVersion = 1;
@@ -161,6 +165,8 @@ Transcoder::Transcoder(std::vector<AgentTag> agentTags) : agentTags_(std::move(a
   }
 }
 
+size_t Transcoder::bufferBytes() const noexcept { return out_.size(); }
+
 RejectReason Transcoder::transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept {
   summary_ = BatchSummary{};
   outLen_ = 0;
@@ -180,9 +186,16 @@ RejectReason Transcoder::transcode(Protocol expected, std::span<const uint8_t> d
 
   // One reservation per datagram, sized from the bytes that arrived (never from a claimed
   // length); after it the walk appends without checks.
-  BinaryWriter w(out_);
   const size_t budget = (actual == Protocol::kCompact ? datagram.size() * kCompactExpansion : datagram.size()) +
-                        kBudgetSlack;
+                        kBudgetSlack +
+                        (agentTags_.empty() ? 0 : kAgentTagCopies * (agentTagsBinary_.size() + kTagsListHeader));
+  if (budget > kRetainedOutputBytes) {
+    smallRun_ = 0;
+  } else if (out_.size() > kRetainedOutputBytes && ++smallRun_ >= kShrinkAfter) {
+    std::vector<uint8_t>().swap(out_);  // give the outsized buffer back; start() reallocates small
+    smallRun_ = 0;
+  }
+  BinaryWriter w(out_);
   if (!w.start(budget)) return RejectReason::kLengthTooLarge;
 
   const auto tagCount = static_cast<uint32_t>(agentTags_.size());

@@ -11,7 +11,12 @@
 // them with memcpy and never re-encodes.
 //
 // Threading: a Transcoder is owned by one decode worker and is not thread-safe. It keeps its
-// output buffer between calls, so after warm-up a datagram costs no heap allocation.
+// output buffer between calls, so after warm-up a datagram costs no heap allocation. The buffer
+// is bounded by the input: at most kCompactExpansion x the datagram plus a fixed room for the
+// agent tags (a repeated Process or Process.tags replaces the earlier one, so the tags are in
+// the output once). After an outsized datagram (a budget above kRetainedOutputBytes) the buffer
+// is given back once kShrinkAfter smaller ones in a row have passed, so one hostile or unusual
+// datagram does not pin memory, and a client that keeps sending large ones does not reallocate.
 // Hostile input: every declared length/count is checked against the bytes left before use,
 // nesting depth is bounded, and failures return a RejectReason (never throw, never abort).
 #pragma once
@@ -40,6 +45,11 @@ using jagent::RejectReason;
 
 inline constexpr int kMaxDepth = 64;
 
+// Output-buffer retention (see Transcoder): 256 KiB covers the budget of any binary datagram and
+// of compact datagrams up to 32 KiB.
+inline constexpr size_t kRetainedOutputBytes = 256 * 1024;
+inline constexpr uint32_t kShrinkAfter = 64;
+
 class Transcoder {
  public:
   explicit Transcoder(std::vector<AgentTag> agentTags = {});
@@ -50,12 +60,15 @@ class Transcoder {
 
   [[nodiscard]] std::span<const uint8_t> output() const noexcept { return {out_.data(), outLen_}; }
   [[nodiscard]] const BatchSummary& summary() const noexcept { return summary_; }
+  // Bytes the output buffer holds now (for tests of the retention bound).
+  [[nodiscard]] size_t bufferBytes() const noexcept;
 
  private:
   std::vector<AgentTag> agentTags_;
   std::vector<uint8_t> agentTagsBinary_;  // the injected Tag structs, pre-encoded in binary
-  std::vector<uint8_t> out_;              // grows to the largest output seen, then reused
+  std::vector<uint8_t> out_;              // grows with the budgets needed, shrinks back (transcode())
   size_t outLen_ = 0;
+  uint32_t smallRun_ = 0;                 // consecutive datagrams whose budget fit kRetainedOutputBytes
   BatchSummary summary_;
 };
 

@@ -210,36 +210,76 @@ class Walker {
 
   // ---- jaeger.thrift ----
 
+  // Where a field's encoding sits in the output, so that a repeat of it can replace it.
+  struct Written {
+    size_t at = 0;
+    size_t len = 0;
+    bool seen = false;
+  };
+
+  // Writes field `i` of a struct with `write`, and if the same field was written before in this
+  // struct, erases the earlier copy: a repeated field replaces the earlier one (last wins), as
+  // generated Thrift readers do. This is what bounds the output by the input when a hostile
+  // batch repeats Process (each copy would otherwise carry the injected agent tags): at most one
+  // copy of each such field is ever in the output. `slots` are the struct's tracked fields;
+  // those written after the erased copy move down with it. Erasing moves only what was written
+  // after the earlier copy, so the total work stays linear in the output.
+  template <size_t kN, class Fn>
+  JAGENT_WIRE_INLINE static bool lastWins(Writer& w, std::array<Written, kN>& slots, size_t i, Fn&& write) noexcept {
+    const size_t at = w.size();
+    if (!write()) [[unlikely]] return false;
+    Written& slot = slots[i];
+    const size_t len = w.size() - at;
+    if (slot.seen) {
+      w.erase(slot.at, slot.len);
+      for (Written& other : slots)
+        if (other.seen && other.at > slot.at) other.at -= slot.len;
+      slot.at = at - slot.len;
+    } else {
+      slot.at = at;
+    }
+    slot.len = len;
+    slot.seen = true;
+    return true;
+  }
+
   bool batch(Reader& r, Writer& w, int depth) noexcept {
     using S = schema::Batch;
-    bool sawProcess = false, sawSpans = false;
+    enum : size_t { kProcessSlot, kSpansSlot, kSeqNoSlot, kStatsSlot, kSlots };
+    std::array<Written, kSlots> slots{};
     return structFields(r, w,
                         [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
                           switch (f.id) {
                             case S::kProcess:
-                              sawProcess = true;
-                              return f.type == wire::kStruct ? process(r, w, f, depth + 1) : wrongType(r);
+                              return lastWins(w, slots, kProcessSlot, [&] {
+                                return f.type == wire::kStruct ? process(r, w, f, depth + 1) : wrongType(r);
+                              });
                             case S::kSpans:
-                              sawSpans = true;
-                              return structList<Elem::kSpan>(r, w, f, depth, &summary_.spans);
+                              return lastWins(w, slots, kSpansSlot, [&] {
+                                return structList<Elem::kSpan>(r, w, f, depth, &summary_.spans);
+                              });
                             case S::kSeqNo:
                               summary_.hasSeqNo = true;
-                              return i64Into(r, w, f, summary_.seqNo);
+                              return lastWins(w, slots, kSeqNoSlot, [&] { return i64Into(r, w, f, summary_.seqNo); });
                             case S::kStats:
                               summary_.hasStats = true;
-                              return structField<Elem::kClientStats>(r, w, f, depth);
+                              summary_.stats = ClientStats{};
+                              return lastWins(w, slots, kStatsSlot, [&] { return structField<Elem::kClientStats>(r, w, f, depth); });
                             default:
                               return skip(r, f, depth + 1);
                           }
                         }) &&
-           ((sawProcess && sawSpans) || r.fail(RejectReason::kMissingField));
+           ((slots[kProcessSlot].seen && slots[kSpansSlot].seen) || r.fail(RejectReason::kMissingField));
   }
 
-  // Process: also where --agent.tags are appended (to the tags list, created if absent).
+  // Process: also where --agent.tags are appended (to the tags list, created if absent). A
+  // repeated tags list replaces the earlier one (lastWins), so the agent tags appear once; the
+  // budget reserves room for the few copies that exist before an erase (transcoder.cc).
   [[gnu::noinline]] bool process(Reader& r, Writer& w, const FieldHeader& f, int depth) noexcept {
     using S = schema::Process;
     w.fieldHeader(wire::kStruct, f.id);
-    bool sawService = false, sawTags = false;
+    bool sawService = false;
+    std::array<Written, 1> tagsSlot{};
     summary_.serviceLen = 0;
     summary_.uuidLen = 0;
     const bool ok = structFields(
@@ -253,17 +293,18 @@ class Walker {
               sawService = true;
               return true;
             }
-            case S::kTags: {
-              uint32_t n;
-              if (!structListHeader(r, pf, n) || !makeRoomForAgentTags(r, w, 0)) return false;
-              w.fieldHeader(wire::kList, pf.id);
-              w.listHeader(wire::kStruct, n + agentTagCount_);
-              for (uint32_t i = 0; i < n; ++i)
-                if (!element<Elem::kProcessTag>(r, w, depth + 2)) return false;
-              if (agentTagCount_ != 0) w.bytes(agentTags_.data(), agentTags_.size());
-              sawTags = true;
-              return true;
-            }
+            case S::kTags:
+              summary_.uuidLen = 0;
+              return lastWins(w, tagsSlot, 0, [&] {
+                uint32_t n;
+                if (!structListHeader(r, pf, n)) return false;
+                w.fieldHeader(wire::kList, pf.id);
+                w.listHeader(wire::kStruct, n + agentTagCount_);
+                for (uint32_t i = 0; i < n; ++i)
+                  if (!element<Elem::kProcessTag>(r, w, depth + 2)) return false;
+                if (agentTagCount_ != 0) w.bytes(agentTags_.data(), agentTags_.size());
+                return true;
+              });
             default:
               return skip(r, pf, depth + 1);
           }
@@ -271,22 +312,13 @@ class Walker {
         /*writeStop=*/false);
     if (!ok) return false;
     if (!sawService) return r.fail(RejectReason::kMissingField);
-    if (!sawTags && agentTagCount_ != 0) {
-      if (!makeRoomForAgentTags(r, w, 8)) return false;
+    if (!tagsSlot[0].seen && agentTagCount_ != 0) {
       w.fieldHeader(wire::kList, S::kTags);
       w.listHeader(wire::kStruct, agentTagCount_);
       w.bytes(agentTags_.data(), agentTags_.size());
     }
     w.stop();
     return true;
-  }
-
-  // The output budget covers the transcoded input; injected tags are extra (per Process, and a
-  // hostile batch may repeat Process), so they get their own room.
-  bool makeRoomForAgentTags(Reader& r, Writer& w, size_t headerBytes) noexcept {
-    if (agentTagCount_ == 0) return true;
-    // Allocation failure is the only way here; count it with the length rejects.
-    return w.extend(agentTags_.size() + headerBytes) || r.fail(RejectReason::kLengthTooLarge);
   }
 
   JAGENT_WIRE_INLINE bool clientStats(Reader& r, Writer& w, int depth) noexcept {

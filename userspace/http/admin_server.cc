@@ -27,6 +27,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::create(Options opts, metrics::
 
   HttpServer::Options ho;
   ho.name = "admin";
+  ho.registry = &registry;
   ho.hostPort = s->opts_.hostPort;
   ho.readTimeout = s->opts_.readTimeout;
   ho.writeTimeout = s->opts_.readTimeout;

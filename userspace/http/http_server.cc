@@ -1,110 +1,409 @@
 #include "http/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "common/net.h"
+#include "common/unique_fd.h"
+#include "http/http_wire.h"
+#include "metrics/metrics.h"
 
 namespace jagent::http {
+
+// ---- the server ----------------------------------------------------------------------------
+
 namespace {
 
-// Go's url.QueryUnescape: "+" is a space, %XX must be two hex digits. False on a bad escape.
-bool goQueryUnescape(std::string_view in, std::string& out) {
-  out.clear();
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int h = hex(in[i + 1]), l = hex(in[i + 2]);
-      if (h < 0 || l < 0) return false;
-      out += static_cast<char>(h * 16 + l);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return true;
-}
+using Clock = std::chrono::steady_clock;
 
-const char* statusText(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Request Entity Too Large";
-    case 414: return "Request URI Too Long";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-  }
-}
+// Reasons a connection is closed by the server rather than by the client: the `reason` label of
+// jaeger_agent_http_connections_rejected_total (docs/http.md, deploy/README.md).
+enum class Reject : uint8_t {
+  kEvicted,         // the table was full: the connection waiting longest for its head was closed
+  kRefused,         // the table was full of connections in handlers or writing: the new one closed
+  kHeaderTimeout,   // the request head did not arrive within readTimeout
+  kHeaderTooLarge,  // the request head exceeded maxHeaderBytes (answered 431)
+  kBadRequest,      // a malformed request line or header (answered 400)
+  kBodyTooLarge,    // a declared body above maxRequestBytes or of unknown length (answered, never read)
+  kQueueFull,       // every worker busy and the queue full (answered 503)
+  kWriteTimeout,    // the client did not take the response within writeTimeout
+  kCount
+};
+constexpr const char* kRejectNames[] = {"evicted",     "refused",        "header_timeout", "header_too_large",
+                                        "bad_request", "body_too_large", "queue_full",     "write_timeout"};
+static_assert(std::size(kRejectNames) == static_cast<size_t>(Reject::kCount));
+
+constexpr size_t kReadChunk = 4096;
+constexpr size_t kDrainMaxBytes = 256 * 1024;  // unread request bytes discarded before a close
+constexpr auto kDrainTime = std::chrono::milliseconds(500);
+constexpr auto kTick = std::chrono::milliseconds(20);
 
 }  // namespace
 
-std::vector<std::string> HttpRequest::values(std::string_view key) const {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : query)
-    if (k == key) out.push_back(v);
-  return out;
-}
+struct HttpServer::Impl {
+  enum class State : uint8_t { kHead, kIdle, kBusy, kWrite, kDrain };
+  struct Conn {
+    uint64_t id = 0;
+    UniqueFd fd;
+    State state = State::kHead;
+    std::string in;  // bytes of the request head being read (at most maxHeaderBytes + kReadChunk)
+    std::string out;
+    size_t outOff = 0;
+    bool closeAfterWrite = false;
+    size_t served = 0;
+    size_t drained = 0;
+    Clock::time_point deadline;
+    Clock::time_point waitingSince;  // for eviction: oldest waiting head goes first
+  };
+  struct Job {
+    int fd;
+    uint64_t id;
+    size_t served;
+    RequestHead req;
+  };
+  struct Done {
+    int fd;
+    uint64_t id;
+    std::string bytes;
+    bool keepAlive;
+  };
 
-HttpResponse goHttpError(int status, std::string_view message) {
-  HttpResponse r;
-  r.status = status;
-  r.contentType = "text/plain; charset=utf-8";
-  r.body = std::string(message) + "\n";
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  return r;
-}
+  HttpServer& server;
+  const Options& opts;
+  UniqueFd listenFd, epollFd, wakeFd;
+  std::unordered_map<int, std::unique_ptr<Conn>> conns;
+  uint64_t nextId = 1;
+  bool listenPaused = false;
+  Clock::time_point resumeListenAt;
+  std::array<metrics::Counter*, static_cast<size_t>(Reject::kCount)> rejects{};
 
-std::vector<std::pair<std::string, std::string>> parseGoQuery(std::string_view raw) {
-  std::vector<std::pair<std::string, std::string>> out;
-  while (!raw.empty()) {
-    const size_t sep = raw.find_first_of("&;");  // Go < 1.17 split on both
-    std::string_view pair = raw.substr(0, sep);
-    raw = sep == std::string_view::npos ? std::string_view() : raw.substr(sep + 1);
-    if (pair.empty()) continue;
-    std::string_view k = pair, v;
-    if (const size_t eq = pair.find('='); eq != std::string_view::npos) {
-      k = pair.substr(0, eq);
-      v = pair.substr(eq + 1);
+  std::thread loopThread;
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> workers;
+  std::mutex jobsMutex;
+  std::condition_variable jobsCv;
+  std::deque<Job> jobs;
+  bool workersStop = false;
+  std::mutex doneMutex;
+  std::vector<Done> done;
+
+  Impl(HttpServer& s, const Options& o) : server(s), opts(o) {
+    if (opts.registry) {
+      for (size_t i = 0; i < rejects.size(); ++i)
+        rejects[i] = &opts.registry->counter("jaeger_agent_http_connections_rejected",
+                                             "HTTP connections closed by the agent, by server and reason",
+                                             {{"server", opts.name}, {"reason", kRejectNames[i]}});
     }
-    std::string key, value;
-    if (!goQueryUnescape(k, key) || !goQueryUnescape(v, value)) continue;  // Go drops the pair
-    out.emplace_back(std::move(key), std::move(value));
   }
-  return out;
-}
+
+  void count(Reject r) {
+    if (auto* c = rejects[static_cast<size_t>(r)]) c->inc();
+  }
+
+  void watch(int fd, uint32_t events, int op) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    ::epoll_ctl(epollFd.get(), op, fd, &ev);
+  }
+
+  void close(Conn& c) {
+    ::epoll_ctl(epollFd.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+    conns.erase(c.fd.get());  // destroys c (UniqueFd closes)
+  }
+
+  // Answers without a worker (400/431/503) and closes after the write.
+  void answerAndClose(Conn& c, int status, const RequestHead* req) {
+    HttpResponse r;
+    r.status = status;
+    r.contentType.clear();
+    startWrite(c, formatResponse(r, req, false, static_cast<int>(opts.keepAliveIdle.count()), opts.keepAliveMaxRequests),
+               false);
+  }
+
+  void startWrite(Conn& c, std::string bytes, bool keepAlive) {
+    c.out = std::move(bytes);
+    c.outOff = 0;
+    c.closeAfterWrite = !keepAlive;
+    c.state = State::kWrite;
+    c.deadline = Clock::now() + opts.writeTimeout;
+    watch(c.fd.get(), EPOLLOUT, EPOLL_CTL_MOD);
+    flush(c);
+  }
+
+  void flush(Conn& c) {
+    while (c.outOff < c.out.size()) {
+      const ssize_t n = ::send(c.fd.get(), c.out.data() + c.outOff, c.out.size() - c.outOff, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.outOff += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT will call again
+      if (opts.onWriteError) opts.onWriteError();
+      close(c);
+      return;
+    }
+    std::string().swap(c.out);
+    if (c.closeAfterWrite) {
+      // Half-close and discard what the client still sends (an unread body), so the kernel does
+      // not answer it with a reset that could destroy the response before it is read.
+      ::shutdown(c.fd.get(), SHUT_WR);
+      c.state = State::kDrain;
+      c.in.clear();
+      c.deadline = Clock::now() + kDrainTime;
+      watch(c.fd.get(), EPOLLIN, EPOLL_CTL_MOD);
+      return;
+    }
+    ++c.served;
+    c.state = State::kIdle;
+    c.waitingSince = Clock::now();
+    c.deadline = c.waitingSince + opts.keepAliveIdle;
+    watch(c.fd.get(), EPOLLIN, EPOLL_CTL_MOD);
+    if (!c.in.empty()) {  // a pipelined request already arrived
+      c.state = State::kHead;
+      c.deadline = Clock::now() + opts.readTimeout;
+      parse(c);
+    }
+  }
+
+  void onReadable(Conn& c) {
+    char buf[kReadChunk];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        if (c.state == State::kDrain) {
+          c.drained += static_cast<size_t>(n);
+          if (c.drained > kDrainMaxBytes) return close(c);
+          continue;
+        }
+        if (c.state == State::kIdle) {
+          c.state = State::kHead;
+          c.deadline = Clock::now() + opts.readTimeout;
+        }
+        c.in.append(buf, static_cast<size_t>(n));
+        if (c.in.size() > opts.maxHeaderBytes + 4) break;  // parse() decides; read no more
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return close(c);  // EOF or error: the client is gone (or done, when draining)
+    }
+    if (c.state == State::kHead) parse(c);
+  }
+
+  void parse(Conn& c) {
+    const size_t end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos || end > opts.maxHeaderBytes) {
+      if (c.in.size() > opts.maxHeaderBytes) {
+        count(Reject::kHeaderTooLarge);
+        c.in.clear();
+        answerAndClose(c, 431, nullptr);
+      }
+      return;
+    }
+    Job job{c.fd.get(), c.id, c.served, {}};
+    if (parseRequestHead(std::string_view(c.in).substr(0, end), job.req) != HeadStatus::kOk) {
+      count(Reject::kBadRequest);
+      c.in.clear();
+      return answerAndClose(c, 400, nullptr);
+    }
+    if (job.req.hasBody) {
+      // Bodies are never read (no route takes one): the answer comes first, then the connection
+      // closes, so what follows the head cannot be mistaken for the next request.
+      if (!job.req.contentLength || *job.req.contentLength > opts.maxRequestBytes) count(Reject::kBodyTooLarge);
+      c.in.clear();
+    } else {
+      c.in.erase(0, end + 4);
+    }
+    {
+      std::lock_guard lock(jobsMutex);
+      if (jobs.size() >= opts.maxQueuedRequests) {
+        count(Reject::kQueueFull);
+        c.in.clear();
+        HttpResponse r = goHttpError(503, "server busy");
+        startWrite(c,
+                   formatResponse(r, &job.req, false, static_cast<int>(opts.keepAliveIdle.count()),
+                                  opts.keepAliveMaxRequests),
+                   false);
+        return;
+      }
+      jobs.push_back(std::move(job));
+    }
+    jobsCv.notify_one();
+    c.state = State::kBusy;
+    watch(c.fd.get(), 0, EPOLL_CTL_MOD);
+  }
+
+  void acceptAll() {
+    for (;;) {
+      const int fd = ::accept4(listenFd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: stop accepting for a moment instead of spinning on the backlog.
+          spdlog::warn("{} server: accept: {}; pausing accepts for 100 ms", opts.name, std::strerror(errno));
+          ::epoll_ctl(epollFd.get(), EPOLL_CTL_DEL, listenFd.get(), nullptr);
+          listenPaused = true;
+          resumeListenAt = Clock::now() + std::chrono::milliseconds(100);
+        }
+        return;
+      }
+      if (conns.size() >= opts.maxConnections && !evictOne()) {
+        count(Reject::kRefused);
+        ::close(fd);
+        continue;
+      }
+      auto c = std::make_unique<Conn>();
+      c->id = nextId++;
+      c->fd.reset(fd);
+      c->waitingSince = Clock::now();
+      c->deadline = c->waitingSince + opts.readTimeout;
+      watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+      conns.emplace(fd, std::move(c));
+    }
+  }
+
+  // Closes the connection that has waited longest for a request head (or idles longest between
+  // requests). False when every connection is in a handler or writing.
+  bool evictOne() {
+    Conn* victim = nullptr;
+    for (auto& [fd, c] : conns) {
+      if (c->state != State::kHead && c->state != State::kIdle && c->state != State::kDrain) continue;
+      if (!victim || c->waitingSince < victim->waitingSince) victim = c.get();
+    }
+    if (!victim) return false;
+    if (victim->state != State::kDrain) count(Reject::kEvicted);
+    close(*victim);
+    return true;
+  }
+
+  void sweep() {
+    const auto now = Clock::now();
+    std::vector<int> expired;
+    for (auto& [fd, c] : conns)
+      if (c->state != State::kBusy && now >= c->deadline) expired.push_back(fd);
+    for (int fd : expired) {
+      Conn& c = *conns.at(fd);
+      if (c.state == State::kHead) count(Reject::kHeaderTimeout);
+      if (c.state == State::kWrite) {
+        count(Reject::kWriteTimeout);
+        if (opts.onWriteError) opts.onWriteError();
+      }
+      close(c);
+    }
+    if (listenPaused && now >= resumeListenAt) {
+      listenPaused = false;
+      watch(listenFd.get(), EPOLLIN, EPOLL_CTL_ADD);
+    }
+  }
+
+  void takeDone() {
+    uint64_t v;
+    while (::read(wakeFd.get(), &v, sizeof v) > 0) {
+    }
+    std::vector<Done> batch;
+    {
+      std::lock_guard lock(doneMutex);
+      batch.swap(done);
+    }
+    for (Done& d : batch) {
+      auto it = conns.find(d.fd);
+      if (it == conns.end() || it->second->id != d.id) continue;  // closed meanwhile
+      startWrite(*it->second, std::move(d.bytes), d.keepAlive);
+    }
+  }
+
+  void loop() {
+    const std::string tname = fmt::format("http-{}", opts.name).substr(0, 15);
+    ::pthread_setname_np(::pthread_self(), tname.c_str());
+    std::array<epoll_event, 64> evs;
+    auto nextSweep = Clock::now() + kTick;
+    while (!stopping.load(std::memory_order_relaxed)) {
+      const int n = ::epoll_wait(epollFd.get(), evs.data(), static_cast<int>(evs.size()),
+                                 static_cast<int>(kTick.count()));
+      for (int i = 0; i < n; ++i) {
+        const int fd = evs[static_cast<size_t>(i)].data.fd;
+        if (fd == listenFd.get()) {
+          acceptAll();
+          continue;
+        }
+        if (fd == wakeFd.get()) {
+          takeDone();
+          continue;
+        }
+        auto it = conns.find(fd);
+        if (it == conns.end()) continue;
+        Conn& c = *it->second;
+        const uint32_t e = evs[static_cast<size_t>(i)].events;
+        if (c.state == State::kWrite && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+          flush(c);
+        } else if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+          onReadable(c);
+        }
+      }
+      if (Clock::now() >= nextSweep) {
+        sweep();
+        nextSweep = Clock::now() + kTick;
+      }
+    }
+    conns.clear();
+    listenFd.reset();
+  }
+
+  void work() {
+    const std::string tname = fmt::format("http-{}-w", opts.name).substr(0, 15);
+    ::pthread_setname_np(::pthread_self(), tname.c_str());
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(jobsMutex);
+        jobsCv.wait(lock, [&] { return workersStop || !jobs.empty(); });
+        if (jobs.empty()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      const HttpResponse r = server.dispatch(job.req.method, job.req.path, job.req.rawQuery());
+      const bool keepAlive = !job.req.connectionClose && !job.req.hasBody && job.served + 1 < opts.keepAliveMaxRequests;
+      Done d{job.fd, job.id,
+             formatResponse(r, &job.req, keepAlive, static_cast<int>(opts.keepAliveIdle.count()),
+                            opts.keepAliveMaxRequests),
+             keepAlive};
+      {
+        std::lock_guard lock(doneMutex);
+        done.push_back(std::move(d));
+      }
+      const uint64_t one = 1;
+      [[maybe_unused]] const ssize_t w = ::write(wakeFd.get(), &one, sizeof one);
+    }
+  }
+};
 
 HttpServer::HttpServer(Options opts, std::map<std::string, Handler> routes)
-    : opts_(std::move(opts)), routes_(std::move(routes)), server_(std::make_unique<httplib::Server>()) {}
+    : opts_(std::move(opts)), routes_(std::move(routes)) {}
 
-HttpServer::~HttpServer() {
-  // httplib closes a bound socket only from its accept loop: a server that was bound but never
-  // started (startup failed later) is started and stopped so the port is released.
-  if (server_ && port_ != 0 && !started_.load()) start();
-  stop();
-}
+HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(Options opts, std::map<std::string, Handler> routes) {
   const std::string flagValue = opts.hostPort;
   auto hp = parseHostPort(flagValue);
   if (!hp) return withContext(hp.error(), "{} server", opts.name);
-  // Resolve ourselves (same rules as the UDP ports: empty host = 0.0.0.0) and give httplib a
-  // numeric address, so what we log is what was bound.
+  // Same rules as the UDP ports: empty host = 0.0.0.0; what we log is what was bound.
   auto addr = resolve(*hp, SOCK_STREAM);
   if (!addr) return withContext(addr.error(), "{} server", opts.name);
   char buf[INET6_ADDRSTRLEN] = {};
@@ -115,108 +414,77 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Options opts, std::map<st
 
   std::unique_ptr<HttpServer> s(new HttpServer(std::move(opts), std::move(routes)));
   s->host_ = buf;
-  s->configure();
-  errno = 0;
-  if (hp->port == 0) {
-    const int port = s->server_->bind_to_any_port(s->host_);
-    if (port <= 0) return errnoError(fmt::format("{} server: bind {}", s->opts_.name, flagValue));
-    s->port_ = static_cast<uint16_t>(port);
-  } else {
-    if (!s->server_->bind_to_port(s->host_, hp->port))
-      return errnoError(fmt::format("{} server: bind {}", s->opts_.name, flagValue));
-    s->port_ = hp->port;
-  }
+  s->impl_ = std::make_unique<Impl>(*s, s->opts_);
+  Impl& im = *s->impl_;
+  const std::string what = fmt::format("{} server: bind {}", s->opts_.name, flagValue);
+  im.listenFd.reset(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!im.listenFd) return errnoError(what);
+  // SO_REUSEADDR only (not SO_REUSEPORT, which would let a second process bind the same port and
+  // silently take half of the requests): a restart can rebind over TIME_WAIT.
+  int yes = 1;
+  ::setsockopt(im.listenFd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  if (::bind(im.listenFd.get(), addr->get(), addr->len) != 0 || ::listen(im.listenFd.get(), 512) != 0)
+    return errnoError(what);
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  ::getsockname(im.listenFd.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
+  s->port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  im.epollFd.reset(::epoll_create1(EPOLL_CLOEXEC));
+  im.wakeFd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!im.epollFd || !im.wakeFd) return errnoError(fmt::format("{} server: epoll", s->opts_.name));
+  im.watch(im.listenFd.get(), EPOLLIN, EPOLL_CTL_ADD);
+  im.watch(im.wakeFd.get(), EPOLLIN, EPOLL_CTL_ADD);
   return s;
 }
 
-void HttpServer::configure() {
-  httplib::Server& svr = *server_;
-  using std::chrono::duration_cast;
-  using std::chrono::microseconds;
-  const auto split = [](std::chrono::milliseconds d, auto setter) {
-    const auto us = duration_cast<microseconds>(d).count();
-    setter(static_cast<time_t>(us / 1'000'000), static_cast<time_t>(us % 1'000'000));
-  };
-  split(opts_.readTimeout, [&](time_t s, time_t us) { svr.set_read_timeout(s, us); });
-  split(opts_.writeTimeout, [&](time_t s, time_t us) { svr.set_write_timeout(s, us); });
-  svr.set_keep_alive_max_count(opts_.keepAliveMaxRequests);
-  svr.set_keep_alive_timeout(static_cast<time_t>(opts_.keepAliveIdle.count()));
-  svr.set_payload_max_length(opts_.maxRequestBytes);
-  const size_t threads = static_cast<size_t>(std::max(1, opts_.threads));
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // httplib's default is SO_REUSEPORT, which would let a second agent (or anything else running
-  // as this user) bind the same port and silently take half of the requests. SO_REUSEADDR only:
-  // a restart can rebind over TIME_WAIT, a second listener fails with EADDRINUSE.
-  svr.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-
-  // All routing happens here, before httplib's regex router: exact paths, GET only.
-  svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    auto route = routes_.find(req.path);
-    HttpResponse out;
-    if (route == routes_.end()) {
-      out = goHttpError(404, "404 page not found");
-    } else if (req.method != "GET") {
-      out.status = 405;  // gorilla/mux answers a method mismatch with an empty 405
-      out.contentType.clear();
-      out.headers.emplace_back("Allow", "GET");
-    } else {
-      HttpRequest hr;
-      hr.path = req.path;
-      const size_t q = req.target.find('?');
-      if (q != std::string::npos) hr.query = parseGoQuery(std::string_view(req.target).substr(q + 1));
-      try {
-        out = route->second(hr);
-      } catch (const std::exception& e) {  // a handler bug must not take the server down
-        spdlog::error("{} server: handler for {} threw: {}", opts_.name, req.path, e.what());
-        out = goHttpError(500, "internal error");
-      }
-    }
-    res.status = out.status;
-    for (auto& [k, v] : out.headers) res.set_header(k, v);
-    if (!out.body.empty()) {
-      // A content provider (rather than set_content) is the one place httplib reports a failed
-      // write back to us.
-      auto body = std::make_shared<std::string>(std::move(out.body));
-      auto onWriteError = opts_.onWriteError;
-      res.set_content_provider(body->size(), out.contentType,
-                               [body, onWriteError](size_t offset, size_t length, httplib::DataSink& sink) {
-                                 if (sink.write(body->data() + offset, length)) return true;
-                                 if (onWriteError) onWriteError();
-                                 return false;
-                               });
-    } else if (!out.contentType.empty()) {
-      res.set_header("Content-Type", out.contentType);
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  // Errors httplib produces itself (malformed request, 413, 414): give them a short text body.
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty() || res.content_length_ > 0) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_content(fmt::format("{} {}\n", res.status, statusText(res.status)), "text/plain; charset=utf-8");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+HttpResponse HttpServer::dispatch(const std::string& method, const std::string& path, std::string_view rawQuery) const {
+  auto route = routes_.find(path);
+  HttpResponse out;
+  if (route == routes_.end()) return goHttpError(404, "404 page not found");
+  if (method != "GET") {
+    out.status = 405;  // gorilla/mux answers a method mismatch with an empty 405
+    out.contentType.clear();
+    out.headers.emplace_back("Allow", "GET");
+    return out;
+  }
+  HttpRequest hr;
+  hr.path = path;
+  if (!rawQuery.empty()) hr.query = parseGoQuery(rawQuery);
+  try {
+    return route->second(hr);
+  } catch (const std::exception& e) {  // a handler bug must not take the server down
+    spdlog::error("{} server: handler for {} threw: {}", opts_.name, path, e.what());
+    return goHttpError(500, "internal error");
+  }
 }
 
 void HttpServer::start() {
-  if (started_.exchange(true)) return;
-  thread_ = std::thread([this] {
-    const std::string tname = fmt::format("http-{}", opts_.name).substr(0, 15);
-    ::pthread_setname_np(::pthread_self(), tname.c_str());
-    if (!server_->listen_after_bind()) spdlog::error("{} server on {}:{} stopped with an error", opts_.name, host_, port_);
-    listenReturned_.store(true);
-  });
-  // stop() is only effective once httplib runs its accept loop: wait for it (milliseconds).
-  for (int i = 0; i < 5000 && !server_->is_running() && !listenReturned_.load(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!impl_ || started_.exchange(true)) return;
+  Impl& im = *impl_;
+  for (int i = 0; i < std::max(1, opts_.threads); ++i) im.workers.emplace_back([&im] { im.work(); });
+  im.loopThread = std::thread([&im] { im.loop(); });
 }
 
 void HttpServer::stop() {
-  if (!started_.load() || !thread_.joinable()) return;
-  server_->stop();  // closes the listening socket; workers finish their current request
-  thread_.join();
+  if (!impl_) return;
+  Impl& im = *impl_;
+  if (im.loopThread.joinable()) {
+    im.stopping.store(true);
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t w = ::write(im.wakeFd.get(), &one, sizeof one);
+    im.loopThread.join();
+  }
+  {
+    std::lock_guard lock(im.jobsMutex);
+    im.workersStop = true;
+    im.jobs.clear();
+  }
+  im.jobsCv.notify_all();
+  for (auto& t : im.workers)
+    if (t.joinable()) t.join();
+  im.workers.clear();
+  im.listenFd.reset();  // never started: release the port too
 }
 
 }  // namespace jagent::http

@@ -1,13 +1,24 @@
-// HttpServer: the one place that configures cpp-httplib (Debian libcpp-httplib-dev), shared by
-// the sampling server (5778) and the admin server (14271).
+// HttpServer: the HTTP/1.1 server of the sampling server (5778) and the admin server (14271).
 //
-// What it enforces for every route:
+// Design (issue #11, docs/http.md): one event thread per server owns every connection
+// (non-blocking sockets, epoll) and reads request heads; only a complete request reaches the
+// worker threads, which run the handlers. So a client that is idle, trickles bytes, sends huge
+// headers or declares a huge body costs a few KiB and a slot in a table, never a worker: health,
+// metrics and sampling keep answering. cpp-httplib (the previous server) gave each connection a
+// pool thread for as long as it kept sending a byte within the read timeout.
+//
+// What it enforces for every connection and route:
 //   * GET only: another method on a known path is 405, an unknown path is 404
 //     ("404 page not found\n", as Go's mux says);
-//   * per-read and per-write timeouts (a client that stops sending headers is dropped after
-//     readTimeout), at most 8 KiB of request line / header (httplib's limits), request bodies
-//     bounded by maxRequestBytes (413), keep-alive bounded in requests and idle time;
-//   * a fixed pool of worker threads, so a flood of connections cannot create threads;
+//   * the whole request head within headerTimeout of its first byte (or of accept), at most
+//     maxHeaderBytes of it (431 then close); a declared body is never read: the answer comes
+//     first and the connection closes after it;
+//   * at most maxConnections open; the next one evicts the connection that has waited longest
+//     for its request head (a slowloris cannot hold the table), or is refused if all are busy;
+//   * writes bounded by writeTimeout; keep-alive bounded in requests and idle time;
+//   * a fixed pool of worker threads and a bounded queue in front of it (503 when full);
+//   * every connection closed for one of these reasons is counted in
+//     jaeger_agent_http_connections_rejected_total{server,reason} (when a registry is given);
 //   * binding happens in create(), so a taken port is a startup error with context; port 0
 //     picks a free port (tests), see port().
 // Handlers get the raw query parsed the way Go's url.Query() does (repeated keys kept, in
@@ -23,14 +34,13 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/result.h"
 
-namespace httplib {
-class Server;
+namespace jagent::metrics {
+class Registry;
 }
 
 namespace jagent::http {
@@ -62,18 +72,23 @@ class HttpServer {
   struct Options {
     std::string name;                          // for logs: "sampling", "admin"
     std::string hostPort;                      // ":5778", "127.0.0.1:0", "[::1]:14271"
+    // The whole request head must arrive within this of its first byte (of accept for the first
+    // request): a total deadline, not per read, so trickling bytes does not extend it.
     std::chrono::milliseconds readTimeout{5'000};
     std::chrono::milliseconds writeTimeout{5'000};
-    size_t maxRequestBytes = 64 * 1024;        // request body limit
+    size_t maxRequestBytes = 64 * 1024;        // declared bodies above this are counted (never read)
+    size_t maxHeaderBytes = 8 * 1024;          // request line + headers (httplib's limit too)
+    size_t maxConnections = 256;               // open at once; see the eviction rule above
+    size_t maxQueuedRequests = 64;             // complete requests waiting for a worker
     int threads = 4;
     size_t keepAliveMaxRequests = 100;
-    // Idle time allowed between keep-alive requests. Short on purpose: httplib's stop() waits
-    // for idle keep-alive connections to time out (it does not interrupt them), and this also
-    // bounds how long a connection lingers after a malformed request got its 400. Jaeger
-    // clients poll every minute and Prometheus every 15 s or more: they reconnect anyway.
+    // Idle time allowed between keep-alive requests. Jaeger clients poll every minute and
+    // Prometheus every 15 s or more: they reconnect anyway.
     std::chrono::seconds keepAliveIdle{1};
-    // Called when writing a response body fails (the client went away): counts write errors.
+    // Called when writing a response fails (the client went away): counts write errors.
     std::function<void()> onWriteError;
+    // Where the reject counters go (nullptr: not counted).
+    metrics::Registry* registry = nullptr;
   };
 
   // Binds (not yet serving). `routes`: exact path → handler.
@@ -91,18 +106,20 @@ class HttpServer {
   [[nodiscard]] uint16_t port() const noexcept { return port_; }
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
 
+  // Answers one parsed request (routing, 404/405, handler exceptions → 500). Public for tests.
+  [[nodiscard]] HttpResponse dispatch(const std::string& method, const std::string& path,
+                                      std::string_view rawQuery) const;
+
  private:
+  struct Impl;
   HttpServer(Options opts, std::map<std::string, Handler> routes);
-  void configure();
 
   Options opts_;
   std::map<std::string, Handler> routes_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<Impl> impl_;
   std::string host_;
   uint16_t port_ = 0;
-  std::thread thread_;
   std::atomic<bool> started_{false};
-  std::atomic<bool> listenReturned_{false};
 };
 
 }  // namespace jagent::http

@@ -26,6 +26,7 @@ Result<std::unique_ptr<SamplingServer>> SamplingServer::create(const Options& op
   std::unique_ptr<SamplingServer> s(new SamplingServer(proxy, registry));
   HttpServer::Options ho;
   ho.name = "sampling";
+  ho.registry = &registry;
   ho.hostPort = opts.hostPort;
   ho.readTimeout = opts.readTimeout;
   ho.writeTimeout = opts.readTimeout;

@@ -134,8 +134,9 @@ bool readPerOperation(Decoder& d, PerOperationSampling& out) {
                    break;
                  case 3:
                    if (f.type == wire::kList) {
-                     uint8_t et;
-                     uint32_t n;
+                     // Initialised: GCC -O3 cannot see through readListHeader's failure path.
+                     uint8_t et = 0;
+                     uint32_t n = 0;
                      if (!d.readListHeader(et, n, "perOperationStrategies")) return false;
                      if (n > 0 && et != wire::kStruct) return d.fail("malformed perOperationStrategies: not a list of structs");
                      list = true;
@@ -148,7 +149,7 @@ bool readPerOperation(Decoder& d, PerOperationSampling& out) {
                    break;
                  case 4:
                    if (f.type == wire::kDouble) {
-                     double v;
+                     double v = 0;
                      if (!d.readDouble(v, "defaultUpperBoundTracesPerSecond")) return false;
                      out.defaultUpperBoundTracesPerSecond = v;
                      return true;
@@ -220,6 +221,7 @@ class Encoder {
     out_.insert(out_.end(), s.begin(), s.end());
   }
   void stop() { u8(wire::kStop); }
+  void reserve(size_t n) { out_.reserve(n); }
   std::vector<uint8_t> take() { return std::move(out_); }
 
  private:
@@ -252,6 +254,9 @@ bool jsonProbabilistic(std::string& out, const ProbabilisticSampling& p) {
 
 std::vector<uint8_t> encodeServiceNameArgs(std::string_view serviceName) {
   Encoder e;
+  // Exact size up front: one allocation, and GCC 12 at -O3 otherwise reports a false
+  // stringop-overflow inside vector growth from an empty vector.
+  e.reserve(1 + 2 + 4 + serviceName.size() + 1);
   e.str(1, serviceName);
   e.stop();
   return e.take();
@@ -276,8 +281,8 @@ Result<std::vector<BaggageRestriction>> decodeBaggageRestrictionsResult(std::spa
   bool success = false;
   const bool ok = d.readStruct("getBaggageRestrictions result", [&](const wire::FieldHeader& f) {
     if (f.id == 0 && f.type == wire::kList) {
-      uint8_t et;
-      uint32_t n;
+      uint8_t et = 0;
+      uint32_t n = 0;
       if (!d.readListHeader(et, n, "getBaggageRestrictions result")) return false;
       if (n > 0 && et != wire::kStruct) return d.fail("malformed getBaggageRestrictions result: not a list of structs");
       success = true;

@@ -27,6 +27,9 @@ constexpr std::string_view kCollectorService = "jaeger-collector";
 constexpr std::string_view kSubmitBatches = "Collector::submitBatches";
 constexpr std::string_view kSubmitZipkin = "ZipkinCollector::submitZipkinBatch";
 constexpr uint64_t kWakeTag = ~uint64_t{0};
+constexpr uint64_t kResolverTag = ~uint64_t{0} - 1;  // AsyncResolver results waiting
+// How long a collector name may take to resolve before the attempt counts as failed.
+constexpr auto kResolveTimeout = std::chrono::seconds(5);
 // Keepalive: an idle connection is pinged this often; no ping res within the timeout = dead
 // (a collector host that vanished without a FIN would otherwise hold calls until their ttl).
 constexpr auto kPingInterval = std::chrono::seconds(10);
@@ -90,7 +93,8 @@ struct TChannelTransport::Peer {
   int index = 0;
   std::string spec;                 // as configured, e.g. "collector:14267"
   HostPort hp;
-  enum class State { kDown, kConnecting, kHandshake, kReady } state = State::kDown;
+  enum class State { kDown, kResolving, kConnecting, kHandshake, kReady } state = State::kDown;
+  uint64_t resolveId = 0;           // AsyncResolver lookup while kResolving
   UniqueFd fd;
   Clock::time_point stateSince{};
   Clock::time_point nextAttempt{};
@@ -193,6 +197,8 @@ Result<void> TChannelTransport::init() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
+  ev.data.u64 = kResolverTag;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, resolver_.eventFd(), &ev) != 0) return errnoError("epoll_ctl resolver");
   return {};
 }
 
@@ -332,6 +338,10 @@ void TChannelTransport::poll(int timeoutMs) {
       [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
       continue;
     }
+    if (events[i].data.u64 == kResolverTag) {
+      onResolved();
+      continue;
+    }
     Peer& p = *peers_[events[i].data.u64];
     if (!p.fd) continue;
     if ((events[i].events & (EPOLLERR | EPOLLHUP)) && p.state == Peer::State::kConnecting) {
@@ -345,13 +355,29 @@ void TChannelTransport::poll(int timeoutMs) {
 
 // ---- connections -----------------------------------------------------------------------------
 
+// Re-resolved on every attempt, off this thread (issue #11): the result arrives through the
+// resolver's eventfd (onResolved), and a name that takes longer than kResolveTimeout fails the
+// attempt like a connect timeout.
 void TChannelTransport::startConnect(Peer& p, Clock::time_point now) {
   p.stateSince = now;
-  auto addr = resolve(p.hp, SOCK_STREAM);  // re-resolved on every attempt
-  if (!addr) {
-    failPeer(p, addr.error().message());
-    return;
+  p.state = Peer::State::kResolving;
+  p.resolveId = resolver_.submit(p.hp, SOCK_STREAM);
+}
+
+void TChannelTransport::onResolved() {
+  for (auto& r : resolver_.take()) {
+    for (auto& p : peers_) {
+      if (p->state != Peer::State::kResolving || p->resolveId != r.id) continue;
+      if (r.addr) connectResolved(*p, *r.addr);
+      else failPeer(*p, r.addr.error().message());
+      break;
+    }
   }
+}
+
+void TChannelTransport::connectResolved(Peer& p, const SockAddr& resolved) {
+  const SockAddr* addr = &resolved;
+  p.stateSince = Clock::now();  // the connect timeout starts now, not when resolving began
   p.fd.reset(::socket(addr->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!p.fd) {
     failPeer(p, fmt::format("socket: {}", std::strerror(errno)));
@@ -601,6 +627,11 @@ void TChannelTransport::handleFrame(Peer& p, const tchannel::FrameView& f) {
 void TChannelTransport::maintain(Clock::time_point now) {
   // Connect and handshake budgets, and calls past their deadline.
   for (auto& p : peers_) {
+    if (p->state == Peer::State::kResolving && now - p->stateSince > kResolveTimeout) {
+      resolver_.cancel(p->resolveId);
+      failPeer(*p, fmt::format("resolve '{}': no answer within {} s", p->hp.host, kResolveTimeout.count()));
+      continue;
+    }
     if ((p->state == Peer::State::kConnecting || p->state == Peer::State::kHandshake) &&
         now - p->stateSince > std::max<std::chrono::milliseconds>(opts_.connCheckTimeout, std::chrono::milliseconds(1))) {
       failPeer(*p, p->state == Peer::State::kConnecting ? "connect timed out" : "handshake timed out");

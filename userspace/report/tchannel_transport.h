@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/async_resolver.h"
 #include "common/net.h"
 #include "common/rate_limited_log.h"
 #include "common/result.h"
@@ -67,6 +68,8 @@ class TChannelTransport final : public Transport {
   TChannelTransport(const Options& opts, PeerGauges gauges);
   Result<void> init();
   void startConnect(Peer& p, Clock::time_point now);
+  void connectResolved(Peer& p, const SockAddr& addr);  // after the AsyncResolver answered
+  void onResolved();
   void onWritable(Peer& p);
   void onReadable(Peer& p);
   void handleFrame(Peer& p, const tchannel::FrameView& f);
@@ -82,6 +85,9 @@ class TChannelTransport final : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   UniqueFd epoll_;
   UniqueFd wakeFd_;
+  // Collector names are resolved here, off the I/O thread (issue #11): a slow or silent DNS
+  // server delays only the peer being resolved.
+  AsyncResolver resolver_;
   std::atomic<int> connected_{0};
   RateLimiter errorLog_;
   size_t inflight_ = 0;
