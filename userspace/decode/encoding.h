@@ -24,6 +24,9 @@ enum class Encoding : uint8_t { kThriftBinary, kApiV2, kOtlp };
 
 class BatchEncoder {
  public:
+  BatchEncoder() = default;
+  BatchEncoder(const BatchEncoder&) = delete;  // encoders hold writers that point into their own buffers
+  BatchEncoder& operator=(const BatchEncoder&) = delete;
   virtual ~BatchEncoder() = default;
   [[nodiscard]] virtual Encoding encoding() const noexcept = 0;
   [[nodiscard]] virtual RejectReason transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept = 0;
