@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -65,98 +66,128 @@ class ProtoWriter {
   // Starts writing at offset `at` (earlier bytes are kept; later ones are overwritten).
   void reset(size_t at = 0) noexcept {
     failed_ = false;
-    pos_ = at;
-    if (buf_->size() < at && !grow(at)) return;
+    attach();
+    p_ = base_;
+    if (static_cast<size_t>(end_ - base_) < at && !grow(at)) return;
+    p_ = base_ + at;
   }
-  [[nodiscard]] size_t size() const noexcept { return pos_; }
+  [[nodiscard]] size_t size() const noexcept { return static_cast<size_t>(p_ - base_); }
   [[nodiscard]] bool failed() const noexcept { return failed_; }
-  [[nodiscard]] uint8_t* data() noexcept { return buf_->data(); }
-  // Drops everything from offset `at` on (e.g. a span that turned out to be invalid).
-  void truncate(size_t at) noexcept { pos_ = at; }
+  [[nodiscard]] uint8_t* data() noexcept { return base_; }
 
   [[gnu::always_inline]] inline bool room(size_t n) noexcept {
-    if (buf_->size() - pos_ >= n) [[likely]] return true;
-    return grow(pos_ + n);
+    if (static_cast<size_t>(end_ - p_) >= n) [[likely]] return true;
+    return grow(size() + n);
   }
 
   [[gnu::always_inline]] inline void varint(uint64_t v) noexcept {
     if (!room(10)) return;
-    pos_ += putVarint(buf_->data() + pos_, v);
+    p_ += putVarint(p_, v);
   }
   [[gnu::always_inline]] inline void byte(uint8_t b) noexcept {
     if (!room(1)) return;
-    (*buf_)[pos_++] = b;
+    *p_++ = b;
+  }
+  // Two bytes (a tag and a short length, or a two-byte tag).
+  [[gnu::always_inline]] inline void bytes2(uint8_t a, uint8_t b) noexcept {
+    if (!room(2)) return;
+    p_[0] = a;
+    p_[1] = b;
+    p_ += 2;
   }
   [[gnu::always_inline]] inline void raw(const void* p, size_t n) noexcept {
     if (!room(n)) return;
-    if (n != 0) std::memcpy(buf_->data() + pos_, p, n);
-    pos_ += n;
+    if (n != 0) std::memcpy(p_, p, n);
+    p_ += n;
   }
-  void fixed64(uint64_t v) noexcept {  // little-endian on the wire
-    uint8_t b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
-    raw(b, 8);
+  [[gnu::always_inline]] inline void fixed64(uint64_t v) noexcept {  // little-endian on the wire
+    if (!room(8)) return;
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
   }
-  void fixed32(uint32_t v) noexcept {
-    uint8_t b[4];
-    for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
-    raw(b, 4);
+  [[gnu::always_inline]] inline void fixed32(uint32_t v) noexcept {
+    if (!room(4)) return;
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+    std::memcpy(p_, &v, 4);
+    p_ += 4;
   }
   // Big-endian 8 bytes (jaeger/OTLP ids are BE byte strings; modern-collectors.md §1.3).
-  void big64(uint64_t v) noexcept {
-    uint8_t b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
-    raw(b, 8);
+  [[gnu::always_inline]] inline void big64(uint64_t v) noexcept {
+    if (!room(8)) return;
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    std::memcpy(p_, &v, 8);
+    p_ += 8;
   }
 
-  // tag + length + bytes.
-  void bytesField(uint32_t t, const void* p, size_t n) noexcept {
-    varint(t);
-    varint(n);
-    raw(p, n);
+  // tag + length + bytes (one room check for all three).
+  [[gnu::always_inline]] inline void bytesField(uint32_t t, const void* p, size_t n) noexcept {
+    if (!room(n + 15)) return;
+    p_ += putVarint(p_, t);
+    p_ += putVarint(p_, n);
+    if (n != 0) std::memcpy(p_, p, n);
+    p_ += n;
   }
-  void bytesField(uint32_t t, std::string_view s) noexcept { bytesField(t, s.data(), s.size()); }
-  void varintField(uint32_t t, uint64_t v) noexcept {
-    varint(t);
-    varint(v);
+  [[gnu::always_inline]] inline void bytesField(uint32_t t, std::string_view s) noexcept {
+    bytesField(t, s.data(), s.size());
+  }
+  [[gnu::always_inline]] inline void varintField(uint32_t t, uint64_t v) noexcept {
+    if (!room(15)) return;
+    p_ += putVarint(p_, t);
+    p_ += putVarint(p_, v);
   }
 
   // Opens a nested message field: writes the tag, reserves `reserve` bytes for its length.
-  [[nodiscard]] Mark begin(uint32_t t, uint8_t reserve) noexcept {
+  [[nodiscard, gnu::always_inline]] inline Mark begin(uint32_t t, uint8_t reserve) noexcept {
     varint(t);
-    const Mark m{pos_, reserve};
-    if (room(reserve)) pos_ += reserve;
+    const Mark m{size(), reserve};
+    if (room(reserve)) p_ += reserve;
     return m;
   }
   // Closes it: back-patches the minimal varint, moving the body if the reservation was off.
-  void end(Mark m) noexcept {
-    if (failed_) return;
+  [[gnu::always_inline]] inline void end(Mark m) noexcept {
+    if (failed_) [[unlikely]] return;
     const size_t body = m.slot + m.reserved;
-    const size_t len = pos_ - body;
-    const size_t need = varintSize(len);
-    if (need != m.reserved) {
-      if (need > m.reserved && !room(need - m.reserved)) return;
-      uint8_t* base = buf_->data();
-      std::memmove(base + m.slot + need, base + body, len);
-      pos_ = m.slot + need + len;
+    const size_t len = size() - body;
+    if (m.reserved == 1 && len < 0x80) [[likely]] {
+      base_[m.slot] = static_cast<uint8_t>(len);
+      return;
     }
-    putVarint(buf_->data() + m.slot, len);
+    endSlow(m, body, len);
   }
 
  private:
+  [[gnu::noinline]] void endSlow(Mark m, size_t body, size_t len) noexcept {
+    const size_t need = varintSize(len);
+    if (need != m.reserved) {
+      if (need > m.reserved && !room(need - m.reserved)) return;
+      std::memmove(base_ + m.slot + need, base_ + body, len);
+      p_ = base_ + m.slot + need + len;
+    }
+    putVarint(base_ + m.slot, len);
+  }
+  void attach() noexcept {
+    base_ = buf_->data();
+    end_ = base_ + buf_->size();
+  }
   [[gnu::noinline]] bool grow(size_t want) noexcept {
     if (failed_) return false;
+    const size_t used = size();
     try {
       buf_->resize(std::max(want, buf_->size() * 2 + 256));
-      return true;
     } catch (...) {
       failed_ = true;
       return false;
     }
+    attach();
+    p_ = base_ + used;
+    return true;
   }
 
   std::vector<uint8_t>* buf_;
-  size_t pos_ = 0;
+  uint8_t* base_ = nullptr;
+  uint8_t* p_ = nullptr;
+  uint8_t* end_ = nullptr;
   bool failed_ = false;
 };
 

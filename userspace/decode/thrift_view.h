@@ -180,6 +180,20 @@ class JaegerReader {
  private:
   static bool wrongType(Reader& r) noexcept { return r.fail(RejectReason::kWrongFieldType); }
 
+  // Speed (as in walker.h): the hot functions work on a local copy of the reader whose address
+  // never escapes, so its position stays in a register; anything that leaves the inlined code
+  // (nested lists, skipping) gets a copy of that copy.
+  template <class Fn>
+  [[gnu::always_inline]] static bool detached(Reader& r, Fn&& fn) noexcept {
+    Reader c = r;
+    const bool ok = fn(c);
+    r = c;
+    return ok;
+  }
+  [[gnu::always_inline]] static bool skip(Reader& r, const FieldHeader& f, int depth) noexcept {
+    return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return c.skipField(f, depth); });
+  }
+
   template <class OnField>
   [[gnu::always_inline]] static bool fields(Reader& r, OnField&& onField) noexcept {
     int16_t lastId = 0;
@@ -264,7 +278,7 @@ class JaegerReader {
                         summary_.hasStats = true;
                         return f.type == wire::kStruct ? clientStats(r, depth + 1) : wrongType(r);
                       default:
-                        return r.skipField(f, depth + 1);
+                        return skip(r, f, depth + 1);
                     }
                   }) &&
            ((sawProcess && sawSpans) || r.fail(RejectReason::kMissingField));
@@ -282,7 +296,7 @@ class JaegerReader {
         case S::kFailedToEmitSpans:
           return i64(r, f, st.failedToEmitSpans);
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
@@ -310,7 +324,7 @@ class JaegerReader {
           return tagList(r, f, depth, scratch_.processTags);
         }
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
     if (!ok) return false;
@@ -325,19 +339,24 @@ class JaegerReader {
   }
 
   // list<Tag> into `out` (appended).
-  bool tagList(Reader& r, const FieldHeader& f, int depth, std::vector<TagView>& out) noexcept {
-    uint32_t n;
-    if (!structList(r, f, n)) return false;
-    for (uint32_t i = 0; i < n; ++i) {
-      TagView& t = out.emplace_back();
-      if (!tag(r, depth + 2, t)) return false;
-    }
-    return true;
+  [[gnu::noinline]] bool tagList(Reader& rIn, const FieldHeader& f, int depth, std::vector<TagView>& out) noexcept {
+    Reader r = rIn;
+    const bool ok = [&]() JAGENT_LAMBDA_INLINE {
+      uint32_t n;
+      if (!structList(r, f, n)) return false;
+      for (uint32_t i = 0; i < n; ++i) {
+        TagView& t = out.emplace_back();
+        if (!tag(r, depth + 2, t)) [[unlikely]] return false;
+      }
+      return true;
+    }();
+    rIn = r;
+    return ok;
   }
 
-  bool tag(Reader& r, int depth, TagView& t) noexcept {
+  [[gnu::always_inline]] bool tag(Reader& r, int depth, TagView& t) noexcept {
     using S = schema::Tag;
-    return fields(r, [&](const FieldHeader& f) {
+    return fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kKey:
           return str(r, f, t.key);
@@ -355,16 +374,17 @@ class JaegerReader {
         case S::kVBinary:
           return str(r, f, t.vBinary);
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
 
-  bool span(Reader& r, int depth) noexcept {
+  [[gnu::noinline]] bool span(Reader& rIn, int depth) noexcept {
     using S = schema::Span;
     scratch_.clearSpan();
     SpanView s;
-    const bool ok = fields(r, [&](const FieldHeader& f) {
+    Reader r = rIn;
+    const bool ok = fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kTraceIdLow:
           return i64(r, f, s.traceIdLow);
@@ -388,14 +408,17 @@ class JaegerReader {
           if (!structList(r, f, n)) return false;
           s.refsFirst = static_cast<uint32_t>(scratch_.refs.size());
           s.refsCount = n;
-          for (uint32_t i = 0; i < n; ++i)
-            if (!spanRef(r, depth + 2, scratch_.refs.emplace_back())) return false;
-          return true;
+          return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+            for (uint32_t i = 0; i < n; ++i)
+              if (!spanRef(c, depth + 2, scratch_.refs.emplace_back())) return false;
+            return true;
+          });
         }
         case S::kTags: {
           s.hasTags = true;
           s.tagsFirst = static_cast<uint32_t>(scratch_.tags.size());
-          if (!tagList(r, f, depth, scratch_.tags)) return false;
+          if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
+            return false;
           s.tagsCount = static_cast<uint32_t>(scratch_.tags.size()) - s.tagsFirst;
           return true;
         }
@@ -405,22 +428,31 @@ class JaegerReader {
           if (!structList(r, f, n)) return false;
           s.logsFirst = static_cast<uint32_t>(scratch_.logs.size());
           s.logsCount = n;
-          for (uint32_t i = 0; i < n; ++i)
-            if (!log(r, depth + 2, static_cast<uint32_t>(scratch_.logs.size()))) return false;
-          return true;
+          return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+            for (uint32_t i = 0; i < n; ++i)
+              if (!log(c, depth + 2, static_cast<uint32_t>(scratch_.logs.size()))) return false;
+            return true;
+          });
         }
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
+    rIn = r;
     if (!ok) return false;
     sink_.span(s, scratch_);
     return true;
   }
 
-  bool spanRef(Reader& r, int depth, RefView& ref) noexcept {
+  [[gnu::noinline]] bool spanRef(Reader& rIn, int depth, RefView& ref) noexcept {
+    Reader r = rIn;
+    const bool ok = spanRefFields(r, depth, ref);
+    rIn = r;
+    return ok;
+  }
+  [[gnu::always_inline]] bool spanRefFields(Reader& r, int depth, RefView& ref) noexcept {
     using S = schema::SpanRef;
-    return fields(r, [&](const FieldHeader& f) {
+    return fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
       switch (f.id) {
         case S::kRefType:
           return i32(r, f, ref.refType);
@@ -431,7 +463,7 @@ class JaegerReader {
         case S::kSpanId:
           return i64(r, f, ref.spanId);
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
@@ -447,13 +479,14 @@ class JaegerReader {
           return i64(r, f, scratch_.logs[at].timestamp);
         case S::kFields: {
           const auto first = static_cast<uint32_t>(scratch_.tags.size());
-          if (!tagList(r, f, depth, scratch_.tags)) return false;
+          if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
+            return false;
           scratch_.logs[at].fieldsFirst = first;
           scratch_.logs[at].fieldsCount = static_cast<uint32_t>(scratch_.tags.size()) - first;
           return true;
         }
         default:
-          return r.skipField(f, depth + 1);
+          return skip(r, f, depth + 1);
       }
     });
   }
