@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 
 namespace jagent::decode {
@@ -313,8 +314,17 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
   // Attributes, kind and status (§3.3, §3.6, §3.7), in the Collector's order of operations.
   attrs_.clear();
   upsertAll(sc.tags.data() + s.tagsFirst, s.tagsCount);
+  // One pass notes which of the keys the rules look up are present at all (removals never add
+  // one), so the common span pays one scan instead of one per key.
+  const std::string_view kSpecial[] = {kSpanKind, kError, kOtelStatusCode, kOtelStatusDescription, kHttpStatusCode,
+                                       kHttpStatusMessage};
+  unsigned present = 0;
+  for (const Attr& a : attrs_)
+    for (unsigned b = 0; b < std::size(kSpecial); ++b)
+      if (a.key.size() == kSpecial[b].size() && a.key == kSpecial[b]) present |= 1u << b;
+  const auto lookup = [&](unsigned bit, std::string_view key) { return (present >> bit) & 1 ? find(key) : -1; };
   uint32_t kind = kUnspecified;
-  if (const int k = find(kSpanKind); k >= 0) {
+  if (const int k = lookup(0, kSpanKind); k >= 0) {
     kind = kindOf(strOf(*attrs_[static_cast<size_t>(k)].value));
     swapRemove(k);
   }
@@ -334,21 +344,21 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
   std::string_view message;
   bool statusSet = false;
   const auto takeDescription = [&](std::string_view& out) {
-    const int d = find(kOtelStatusDescription);
+    const int d = lookup(3, kOtelStatusDescription);
     if (d < 0) return false;
     out = strOf(*attrs_[static_cast<size_t>(d)].value);
     swapRemove(d);
     return true;
   };
-  if (const int e = find(kError); e >= 0 && attrs_[static_cast<size_t>(e)].value->vType == kThriftBool &&
+  if (const int e = lookup(1, kError); e >= 0 && attrs_[static_cast<size_t>(e)].value->vType == kThriftBool &&
                                    attrs_[static_cast<size_t>(e)].value->vBool) {
     code = kErrorCode;
     swapRemove(e);
     statusSet = true;
     if (!takeDescription(message))
-      if (const int hm = find(kHttpStatusMessage); hm >= 0) message = strOf(*attrs_[static_cast<size_t>(hm)].value);
+      if (const int hm = lookup(5, kHttpStatusMessage); hm >= 0) message = strOf(*attrs_[static_cast<size_t>(hm)].value);
   }
-  if (const int c = find(kOtelStatusCode); c >= 0) {
+  if (const int c = lookup(2, kOtelStatusCode); c >= 0) {
     if (!statusSet) {
       statusSet = true;
       const std::string_view v = strOf(*attrs_[static_cast<size_t>(c)].value);
@@ -365,7 +375,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
       takeDescription(message);
     }
     swapRemove(find(kOtelStatusCode));  // the description removal may have moved it
-  } else if (const int hc = find(kHttpStatusCode); !statusSet && hc >= 0) {
+  } else if (const int hc = lookup(4, kHttpStatusCode); !statusSet && hc >= 0) {
     const TagView& v = *attrs_[static_cast<size_t>(hc)].value;
     int64_t http = 0;
     bool parsed = false;
@@ -384,7 +394,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
         statusSet = true;
         code = c2;
       }
-      if (const int hm = find(kHttpStatusMessage); hm >= 0) message = strOf(*attrs_[static_cast<size_t>(hm)].value);
+      if (const int hm = lookup(5, kHttpStatusMessage); hm >= 0) message = strOf(*attrs_[static_cast<size_t>(hm)].value);
     }
   }
   writeAttrs(span_tag::kAttributes);
