@@ -56,7 +56,7 @@ void duration(ProtoWriter& w, uint8_t t, int64_t micros) noexcept {
 }
 
 void traceId(ProtoWriter& w, int64_t high, int64_t low) noexcept {  // §1.3: always 16 bytes BE
-  w.byte(0x0a);
+  w.byte(span_tag::kTraceId);  // field 1 in Span and in SpanRef
   w.byte(16);
   w.big64(static_cast<uint64_t>(high));
   w.big64(static_cast<uint64_t>(low));
