@@ -70,7 +70,7 @@ void Processor::stop() {
 }
 
 void Processor::workerLoop() {
-  Transcoder transcoder(opts_.agentTags);
+  const std::unique_ptr<BatchEncoder> transcoder = makeBatchEncoder(opts_.encoding, opts_.agentTags);
   for (;;) {
     receive::Datagram d;
     {
@@ -85,11 +85,11 @@ void Processor::workerLoop() {
       head_ = (head_ + 1) % queue_.size();
       --count_;
     }
-    process(transcoder, d);
+    process(*transcoder, d);
   }
 }
 
-void Processor::process(Transcoder& t, receive::Datagram& d) noexcept {
+void Processor::process(BatchEncoder& t, receive::Datagram& d) noexcept {
   const RejectReason r = t.transcode(opts_.protocol, d.bytes);
   if (r != RejectReason::kOk) {
     handlerErrors_.inc();

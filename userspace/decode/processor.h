@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/rate_limited_log.h"
+#include "decode/encoding.h"
 #include "decode/transcoder.h"
 #include "metrics/metrics.h"
 #include "receive/datagram.h"
@@ -36,6 +37,8 @@ class Processor final : public receive::DatagramSink {
     int queueSize = 1000;
     int workers = 10;
     std::vector<AgentTag> agentTags;
+    // What the workers emit (encoding.h); the reporter's transport decides. TBinary for TChannel.
+    Encoding encoding = Encoding::kThriftBinary;
     metrics::ClientStatsTracker* clientStats = nullptr;  // optional, not owned: sees every decoded batch
   };
 
@@ -52,7 +55,7 @@ class Processor final : public receive::DatagramSink {
 
  private:
   void workerLoop();
-  void process(Transcoder& t, receive::Datagram& d) noexcept;
+  void process(BatchEncoder& t, receive::Datagram& d) noexcept;
 
   Options opts_;
   report::Reporter& reporter_;
