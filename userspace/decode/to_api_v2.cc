@@ -89,45 +89,71 @@ void writeDecimal(ProtoWriter& w, int64_t v) noexcept {
   for (size_t i = n; i > 0; --i) w.byte(static_cast<uint8_t>(buf[i - 1]));
 }
 
-// One KeyValue (§2.3 getTag): only the field vType selects is used.
+[[nodiscard]] size_t lenField(size_t n) noexcept { return 1 + proto::varintSize(n) + n; }
+
+// One KeyValue (§2.3 getTag): only the field vType selects is used. The body size is known from
+// the view, so the length is written up front (the most frequent message; no back-patch).
 void keyValue(ProtoWriter& w, uint8_t t, const TagView& tag) noexcept {
-  const ProtoWriter::Mark m = w.begin(t, 1);
-  if (!tag.key.empty()) w.bytesField(kv_tag::kKey, tag.key);
+  size_t body = tag.key.empty() ? 0 : lenField(tag.key.size());
   switch (tag.vType) {
     case 0:  // STRING: v_type omitted
-      if (!tag.vStr.empty()) w.bytesField(kv_tag::kVStr, tag.vStr);
+      if (!tag.vStr.empty()) body += lenField(tag.vStr.size());
       break;
     case 1:  // DOUBLE → FLOAT64; Go writes it if != 0 (so -0.0 is omitted, NaN written)
-      w.varintField(kv_tag::kVType, kFloat64);
-      if (tag.vDouble != 0) {
-        uint64_t bits;
-        std::memcpy(&bits, &tag.vDouble, 8);
-        w.byte(kv_tag::kVFloat64);
-        w.fixed64(bits);
-      }
+      body += 2 + (tag.vDouble != 0 ? 9 : 0);
       break;
     case 2:  // BOOL
-      w.varintField(kv_tag::kVType, kBool);
-      if (tag.vBool) w.varintField(kv_tag::kVBool, 1);
+      body += 2 + (tag.vBool ? 2 : 0);
       break;
     case 3:  // LONG → INT64
-      w.varintField(kv_tag::kVType, kInt64);
-      if (tag.vLong != 0) w.varintField(kv_tag::kVInt64, static_cast<uint64_t>(tag.vLong));
+      body += 2 + (tag.vLong != 0 ? 1 + proto::varintSize(static_cast<uint64_t>(tag.vLong)) : 0);
       break;
     case 4:  // BINARY
-      w.varintField(kv_tag::kVType, kBinary);
-      if (!tag.vBinary.empty()) w.bytesField(kv_tag::kVBinary, tag.vBinary);
+      body += 2 + (tag.vBinary.empty() ? 0 : lenField(tag.vBinary.size()));
       break;
     default: {  // Go: STRING "Unknown VType: %+v" (has pointers in it); ours names the number
+      const ProtoWriter::Mark m = w.begin(t, 1);
+      if (!tag.key.empty()) w.bytesField(kv_tag::kKey, tag.key);
       constexpr std::string_view kPrefix = "Unknown VType: ";
       const ProtoWriter::Mark s = w.begin(kv_tag::kVStr, 1);
       w.raw(kPrefix.data(), kPrefix.size());
       writeDecimal(w, tag.vType);
       w.end(s);
-      break;
+      w.end(m);
+      return;
     }
   }
-  w.end(m);
+  uint8_t* p = w.reserve(lenField(body));
+  if (p == nullptr) return;
+  *p++ = t;
+  p += proto::putVarint(p, body);
+  if (!tag.key.empty()) p = proto::putBytesField(p, kv_tag::kKey, tag.key.data(), tag.key.size());
+  switch (tag.vType) {
+    case 0:
+      if (!tag.vStr.empty()) p = proto::putBytesField(p, kv_tag::kVStr, tag.vStr.data(), tag.vStr.size());
+      break;
+    case 1:
+      p = proto::putVarintField(p, kv_tag::kVType, kFloat64);
+      if (tag.vDouble != 0) {
+        uint64_t bits;
+        std::memcpy(&bits, &tag.vDouble, 8);
+        p = proto::putFixed64(p, kv_tag::kVFloat64, bits);
+      }
+      break;
+    case 2:
+      p = proto::putVarintField(p, kv_tag::kVType, kBool);
+      if (tag.vBool) p = proto::putVarintField(p, kv_tag::kVBool, 1);
+      break;
+    case 3:
+      p = proto::putVarintField(p, kv_tag::kVType, kInt64);
+      if (tag.vLong != 0) p = proto::putVarintField(p, kv_tag::kVInt64, static_cast<uint64_t>(tag.vLong));
+      break;
+    default:  // 4
+      p = proto::putVarintField(p, kv_tag::kVType, kBinary);
+      if (!tag.vBinary.empty()) p = proto::putBytesField(p, kv_tag::kVBinary, tag.vBinary.data(), tag.vBinary.size());
+      break;
+  }
+  w.commit(p);
 }
 
 }  // namespace

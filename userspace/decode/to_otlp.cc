@@ -59,40 +59,57 @@ enum Kind : uint32_t { kUnspecified = 0, kInternal = 1, kServer = 2, kClient = 3
 }
 
 // AnyValue (§3.4): exactly one oneof member, written even when it is the zero value.
-void anyValue(ProtoWriter& w, const TagView& t) noexcept {
+uint8_t* putAnyValue(uint8_t* p, const TagView& t) noexcept {
   switch (t.vType) {
     case kThriftString:
-      w.bytesField(any_tag::kString, t.vStr);
-      break;
+      return proto::putBytesField(p, any_tag::kString, t.vStr.data(), t.vStr.size());
     case kThriftBool:
-      w.varintField(any_tag::kBool, t.vBool ? 1 : 0);
-      break;
+      return proto::putVarintField(p, any_tag::kBool, t.vBool ? 1 : 0);
     case kThriftLong:
-      w.varintField(any_tag::kInt, static_cast<uint64_t>(t.vLong));
-      break;
+      return proto::putVarintField(p, any_tag::kInt, static_cast<uint64_t>(t.vLong));
     case kThriftDouble: {
       uint64_t bits;
       std::memcpy(&bits, &t.vDouble, 8);
-      w.byte(any_tag::kDouble);
-      w.fixed64(bits);
-      break;
+      return proto::putFixed64(p, any_tag::kDouble, bits);
     }
     case kThriftBinary:
-      w.bytesField(any_tag::kBytes, t.vBinary);
-      break;
+      return proto::putBytesField(p, any_tag::kBytes, t.vBinary.data(), t.vBinary.size());
     default:
-      w.bytesField(any_tag::kString, kUnknownTagType);
-      break;
+      return proto::putBytesField(p, any_tag::kString, kUnknownTagType.data(), kUnknownTagType.size());
+  }
+}
+
+// Encoded size of anyValue(t): known from the view, so KeyValue lengths are written up front
+// instead of back-patched (this is the most frequent message).
+[[nodiscard]] size_t lenField(size_t n) noexcept { return 1 + proto::varintSize(n) + n; }
+[[nodiscard]] size_t anyValueSize(const TagView& t) noexcept {
+  switch (t.vType) {
+    case kThriftString:
+      return lenField(t.vStr.size());
+    case kThriftBool:
+      return 2;
+    case kThriftLong:
+      return 1 + proto::varintSize(static_cast<uint64_t>(t.vLong));
+    case kThriftDouble:
+      return 9;
+    case kThriftBinary:
+      return lenField(t.vBinary.size());
+    default:
+      return lenField(kUnknownTagType.size());
   }
 }
 
 void keyValue(ProtoWriter& w, uint8_t tag, std::string_view key, const TagView& value) noexcept {
-  const ProtoWriter::Mark m = w.begin(tag, 1);
-  if (!key.empty()) w.bytesField(0x0a, key);
-  const ProtoWriter::Mark v = w.begin(0x12, 1);
-  anyValue(w, value);
-  w.end(v);
-  w.end(m);
+  const size_t any = anyValueSize(value);
+  const size_t body = (key.empty() ? 0 : lenField(key.size())) + lenField(any);
+  uint8_t* p = w.reserve(lenField(body));
+  if (p == nullptr) return;
+  *p++ = tag;
+  p += proto::putVarint(p, body);
+  if (!key.empty()) p = proto::putBytesField(p, 0x0a, key.data(), key.size());
+  *p++ = 0x12;
+  p += proto::putVarint(p, any);
+  w.commit(putAnyValue(p, value));
 }
 
 // 16/8-byte big-endian ids; pdata writes an all-zero id as empty bytes (§3.9).
