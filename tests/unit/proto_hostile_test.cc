@@ -68,6 +68,13 @@ TEST(ProtoHostile, ReasonsMatchTheThriftRules) {
     TValue wrong = tBatch(1);
     wrong.fields[1].second.elems[0].fields[0].second = tString("x");  // traceIdLow as a string
     EXPECT_EQ(runBoth(w, emitBatch(w, wrong)), RejectReason::kWrongFieldType);
+    // A repeated Batch.process or Batch.spans: refused (Thrift keeps the last, protobuf merges).
+    TValue twice = tBatch(1);
+    twice.add(1, twice.fields[0].second);
+    EXPECT_EQ(runBoth(w, emitBatch(w, twice)), RejectReason::kWrongFieldType);
+    TValue twiceSpans = tBatch(1);
+    twiceSpans.add(2, twiceSpans.fields[1].second);
+    EXPECT_EQ(runBoth(w, emitBatch(w, twiceSpans)), RejectReason::kWrongFieldType);
     // An unknown field nested deeper than kMaxDepth.
     TValue deep = tStruct();
     for (int i = 0; i < kMaxDepth + 5; ++i) deep = tStruct({{1, deep}});

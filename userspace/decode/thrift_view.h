@@ -258,9 +258,13 @@ class JaegerReader {
                   [&](const FieldHeader& f) {
                     switch (f.id) {
                       case S::kProcess:
+                        // A repeated process or spans field (never sent by a client): Thrift
+                        // readers keep the last, protobuf would merge; refuse rather than guess.
+                        if (sawProcess) return wrongType(r);
                         sawProcess = true;
                         return f.type == wire::kStruct ? process(r, depth + 1) : wrongType(r);
                       case S::kSpans: {
+                        if (sawSpans) return wrongType(r);
                         sawSpans = true;
                         uint32_t n;
                         if (!structList(r, f, n)) return false;
