@@ -190,6 +190,20 @@ void OtlpTranscoder::upsertAll(const TagView* tags, uint32_t n) noexcept {
   // Entries already present (service.name) take part.
   for (uint32_t i = 0; i < n; ++i) attrs_.push_back({tags[i].key, &tags[i]});
   const size_t total = attrs_.size();
+  // Most tag lists have no duplicate key: a 256-bit filter over a cheap key hash proves that in
+  // one pass, and only a possible duplicate pays for the exact de-duplication below.
+  uint64_t seen[4] = {0, 0, 0, 0};
+  bool maybeDuplicate = false;
+  for (const Attr& a : attrs_) {
+    const std::string_view k = a.key;
+    const size_t h = k.empty() ? 0
+                               : (k.size() * 0x9E37u + static_cast<uint8_t>(k.front()) * 131u +
+                                  static_cast<uint8_t>(k.back()) * 31u + static_cast<uint8_t>(k[k.size() / 2])) & 255u;
+    const uint64_t bit = uint64_t{1} << (h & 63);
+    maybeDuplicate |= (seen[h >> 6] & bit) != 0;
+    seen[h >> 6] |= bit;
+  }
+  if (!maybeDuplicate) return;
   if (total <= 32) {
     size_t out = 0;
     for (size_t i = 0; i < total; ++i) {
