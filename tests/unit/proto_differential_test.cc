@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -256,6 +258,36 @@ TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
   EXPECT_EQ(span.attributes(1).key(), "a");
   EXPECT_EQ(span.attributes(1).value().string_value(), "2");
   EXPECT_EQ(span.attributes(2).key(), "http.status_code");
+}
+
+// Thrift fields may come in any order (hand-encoded: generated writers always use id order). The
+// views make the output independent of it: api_v2 bytes are identical, OTLP identical once parsed
+// (the resource may come after the spans when the process does).
+TEST(ProtoDifferential, InputFieldOrderDoesNotMatter) {
+  const std::function<void(TValue&)> reverseAll = [&](TValue& v) {
+    std::reverse(v.fields.begin(), v.fields.end());
+    for (auto& [id, f] : v.fields) reverseAll(f);
+    for (auto& e : v.elems) reverseAll(e);
+  };
+  TValue batch = tBatch(3);
+  TValue reversed = batch;
+  reverseAll(reversed);
+  for (Wire w : {Wire::kCompact, Wire::kBinary}) {
+    const Protocol p = w == Wire::kCompact ? Protocol::kCompact : Protocol::kBinary;
+    ApiV2Transcoder a(std::vector<AgentTag>{{"k", "v"}});
+    ASSERT_EQ(a.transcode(p, emitBatch(w, batch)), RejectReason::kOk);
+    const std::string inOrder = asString(a.output());
+    ASSERT_EQ(a.transcode(p, emitBatch(w, reversed)), RejectReason::kOk);
+    EXPECT_EQ(asString(a.output()), inOrder);
+    OtlpTranscoder o(std::vector<AgentTag>{{"k", "v"}});
+    ASSERT_EQ(o.transcode(p, emitBatch(w, batch)), RejectReason::kOk);
+    expect::otlp::ResourceSpans first, second;
+    ASSERT_TRUE(first.ParseFromString(asString(o.output())));
+    ASSERT_EQ(o.transcode(p, emitBatch(w, reversed)), RejectReason::kOk);
+    ASSERT_TRUE(second.ParseFromString(asString(o.output())));
+    EXPECT_TRUE(MessageDifferencer::Equals(first, second));
+    EXPECT_EQ(second.resource().attributes(0).value().string_value(), "svc");
+  }
 }
 
 // Enum values the generated Thrift types cannot hold: hand-encoded (TValue).
