@@ -154,6 +154,25 @@ TEST(ProtoGolden, FramingHelpersConcatenateRecords) {
   EXPECT_EQ(toHex(post), std::string(kV2));
 }
 
+TEST(ProtoGolden, BatchesWithTheSameProcessMerge) {
+  // Two datagrams of one client: span records concatenated before one process record parse as
+  // one Batch holding both spans (what a reporter may send as a single PostSpans).
+  const Bytes a = jagent::testing::readTestData("udp_jaeger_client.bin");
+  ApiV2Transcoder t;
+  ASSERT_EQ(t.transcode(Protocol::kBinary, a), RejectReason::kOk);
+  Bytes merged(t.spanRecords().begin(), t.spanRecords().end());
+  const Bytes process(t.processRecord().begin(), t.processRecord().end());
+  ASSERT_EQ(process[0], 0x12);
+  ASSERT_EQ(t.transcode(Protocol::kBinary, a), RejectReason::kOk);
+  EXPECT_EQ(toHex(t.processRecord()), toHex(process));
+  merged.insert(merged.end(), t.spanRecords().begin(), t.spanRecords().end());
+  merged.insert(merged.end(), process.begin(), process.end());
+  jaeger::api_v2::Batch b;
+  ASSERT_TRUE(b.ParseFromArray(merged.data(), static_cast<int>(merged.size())));
+  EXPECT_EQ(b.spans_size(), 2);
+  EXPECT_EQ(b.process().service_name(), "demo");
+}
+
 TEST(ProtoGolden, BackPatchedLengthsAreCanonicalWhateverTheGuess) {
   // Bodies of 0..20000 bytes in slots reserved 1..3 wide: the result must be what libprotobuf
   // writes for the same message (minimal length varints).

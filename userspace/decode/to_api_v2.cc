@@ -236,12 +236,14 @@ RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8
   hasProcess_ = false;
   allocFailed_ = false;
   bodyLen_ = 0;
+  spansLen_ = 0;
   frameAt_ = kBodyAt;
   w_.reset(kBodyAt);  // room for the PostSpansRequest frame header in front of the body
   Format format = Format::kJaeger;
   const RejectReason r = view::readJaegerDatagram(expected, datagram, scratch_, summary_, *this, format);
   if (r != RejectReason::kOk) return r;
   if (format != Format::kJaeger) return RejectReason::kUnknownMethod;  // zipkin: not converted yet
+  const size_t spansEnd = w_.size();
   if (hasProcess_) {
     w_.byte(batch_tag::kProcess);
     w_.varint(processLen_);
@@ -249,6 +251,7 @@ RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8
   }
   if (w_.failed() || allocFailed_) return RejectReason::kLengthTooLarge;  // allocation failed
   bodyLen_ = w_.size() - kBodyAt;
+  spansLen_ = spansEnd - kBodyAt;
   frameAt_ = proto::frameInPlace(out_.data(), kBodyAt, bodyLen_, 0x0a);
   return RejectReason::kOk;
 }

@@ -44,6 +44,11 @@ class ApiV2Transcoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> postSpansRequest() const noexcept {
     return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
   }
+  // The two parts of output(), for merging batches whose Process is byte-identical into one
+  // Batch (issue #15): Batch = spanRecords() ‖ processRecord(), and the span records of several
+  // batches may be concatenated before one shared process record.
+  [[nodiscard]] std::span<const uint8_t> spanRecords() const noexcept { return output().first(spansLen_); }
+  [[nodiscard]] std::span<const uint8_t> processRecord() const noexcept { return output().subspan(spansLen_); }
   [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
   [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
 
@@ -64,6 +69,7 @@ class ApiV2Transcoder final : public BatchEncoder {
   bool hasProcess_ = false;
   bool allocFailed_ = false;
   size_t bodyLen_ = 0;
+  size_t spansLen_ = 0;  // the span records at the start of the body
   size_t frameAt_ = kBodyAt;
   uint32_t dropped_ = 0;
   view::Scratch scratch_;
