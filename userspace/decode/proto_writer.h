@@ -53,6 +53,8 @@ inline size_t putVarint(uint8_t* p, uint64_t v) noexcept {
   return i;
 }
 
+inline void copyBytes(uint8_t* dst, const uint8_t* src, size_t n) noexcept;
+
 class ProtoWriter {
  public:
   // A nested message in progress: where its length slot is and how wide it was reserved.
@@ -125,7 +127,7 @@ class ProtoWriter {
     if (!room(n + 15)) return;
     p_ += putVarint(p_, t);
     p_ += putVarint(p_, n);
-    if (n != 0) std::memcpy(p_, p, n);
+    copyBytes(p_, static_cast<const uint8_t*>(p), n);
     p_ += n;
   }
   [[gnu::always_inline]] inline void bytesField(uint32_t t, std::string_view s) noexcept {
@@ -197,11 +199,39 @@ class ProtoWriter {
   bool failed_ = false;
 };
 
+// Copies n bytes; short strings (most tag keys and values) without a libc call: two
+// overlapping fixed-size moves cover any length in a size class, reading only [src, src+n).
+[[gnu::always_inline]] inline void copyBytes(uint8_t* dst, const uint8_t* src, size_t n) noexcept {
+  if (n > 32) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 16) {
+    uint8_t a[16], b[16];
+    std::memcpy(a, src, 16);
+    std::memcpy(b, src + n - 16, 16);
+    std::memcpy(dst, a, 16);
+    std::memcpy(dst + n - 16, b, 16);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 // Unchecked primitives for ProtoWriter::reserve()d space; each returns the next position.
 [[gnu::always_inline]] inline uint8_t* putBytesField(uint8_t* p, uint8_t tag, const void* data, size_t n) noexcept {
   *p++ = tag;
   p += putVarint(p, n);
-  if (n != 0) std::memcpy(p, data, n);
+  copyBytes(p, static_cast<const uint8_t*>(data), n);
   return p + n;
 }
 [[gnu::always_inline]] inline uint8_t* putVarintField(uint8_t* p, uint8_t tag, uint64_t v) noexcept {
