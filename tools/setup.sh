@@ -13,6 +13,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   iproute2 python3 yamllint python3-yaml
   gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
+  libprotobuf-dev protobuf-compiler  # tests: decode the api_v2/OTLP transcoders' output
 )
 # Node.js and npm run the interop peers. This machine image ships nodesource's nodejs, which
 # bundles npm and conflicts with Debian's npm package: install Debian's only where they are absent.

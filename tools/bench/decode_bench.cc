@@ -4,6 +4,8 @@
 //   apache_decode/*  Apache Thrift: datagram → Agent_emitBatch_args objects (TMemoryBuffer OBSERVE)
 //   apache_reencode/* Apache decode + TBinaryProtocol re-encode of the Batch (what a
 //                    straightforward agent does before forwarding)
+//   encoding/*       the three output encodings side by side on the same compact datagrams
+//                    (encoding 0 = TBinary for TChannel, 1 = api_v2 protobuf, 2 = OTLP protobuf)
 // Inputs (fixed seed): ~1 KB batch, ~64 KB batch of ~120 realistic spans (performance-anchors
 // §4b: 24-char operation, 10 tags — 6 strings, 2 longs, 1 bool, 1 double — a 2-field log on 25 %
 // of spans, a CHILD_OF ref on 50 %), and a tag-heavy batch (40 tags per span).
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "Agent.h"
+#include "decode/encoding.h"
 #include "decode/transcoder.h"
 #include "jaeger_types.h"
 
@@ -207,7 +210,30 @@ void inputs(benchmark::internal::Benchmark* b) {
     for (int which : {0, 1, 2}) b->Args({which, compact});
 }
 
+// The three encodings (issue #15) through the common interface, on the ~1 KB and ~64 KB compact
+// batches.
+void encoding(benchmark::State& state) {
+  const Input& in = input(static_cast<int>(state.range(0)), true);
+  const auto which = static_cast<jagent::decode::Encoding>(state.range(1));
+  auto t = jagent::decode::makeBatchEncoder(which);
+  for (auto _ : state) {
+    auto r = t->transcode(jagent::decode::Protocol::kCompact, in.bytes);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(t->output().data());
+    if (r != jagent::decode::RejectReason::kOk) state.SkipWithError("transcode rejected the input");
+  }
+  setCounters(state, in);
+  state.counters["out_bytes"] = static_cast<double>(t->output().size());
+}
+
+void encodings(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"input", "encoding"});
+  for (int which : {0, 1})
+    for (int e : {0, 1, 2}) b->Args({which, e});
+}
+
 BENCHMARK(transcode)->Apply(inputs);
+BENCHMARK(encoding)->Apply(encodings);
 BENCHMARK(apache<false>)->Name("apache_decode")->Apply(inputs);
 BENCHMARK(apache<true>)->Name("apache_reencode")->Apply(inputs);
 

@@ -24,7 +24,10 @@ PortMetrics::PortMetrics(metrics::Registry& registry, const std::string& model, 
 }
 
 DecodeStage::DecodeStage(Options opts, PortMetrics& metrics, report::Reporter& reporter)
-    : opts_(std::move(opts)), metrics_(metrics), reporter_(reporter), transcoder_(opts_.agentTags) {}
+    : opts_(std::move(opts)),
+      metrics_(metrics),
+      reporter_(reporter),
+      encoder_(decode::makeBatchEncoder(opts_.encoding, opts_.agentTags)) {}
 
 bool DecodeStage::push(Datagram& d) noexcept {
   if (reporter_.saturated()) return false;
@@ -38,7 +41,7 @@ bool DecodeStage::push(Datagram& d) noexcept {
 }
 
 void DecodeStage::process(Datagram& d) noexcept {
-  const RejectReason r = transcoder_.transcode(opts_.protocol, d.bytes);
+  const RejectReason r = encoder_->transcode(opts_.protocol, d.bytes);
   if (r != RejectReason::kOk) {
     metrics_.handlerErrors.inc();
     metrics_.rejects[static_cast<size_t>(r) - 1]->inc();
@@ -52,11 +55,11 @@ void DecodeStage::process(Datagram& d) noexcept {
   }
   // The transcoder's output is independent of the datagram: give the buffer back first.
   d.release();
-  const BatchSummary& s = transcoder_.summary();
+  const BatchSummary& s = encoder_->summary();
   metrics_.batchesReceived.inc();
   metrics_.spansReceived.inc(s.spans);
   if (opts_.clientStats) opts_.clientStats->observe(s);
-  reporter_.emit(EncodedBatch{s.format, transcoder_.output(), &s, port_});
+  reporter_.emit(EncodedBatch{s.format, encoder_->output(), &s, port_});
 }
 
 }  // namespace jagent::pipeline

@@ -18,6 +18,7 @@
 
 #include "common/pipeline.h"
 #include "common/rate_limited_log.h"
+#include "decode/encoding.h"
 #include "decode/transcoder.h"
 #include "metrics/metrics.h"
 #include "report/reporter.h"
@@ -44,6 +45,9 @@ class DecodeStage final : public DatagramSink {
     Protocol protocol = Protocol::kCompact;
     std::vector<AgentTag> agentTags;
     bool concurrent = false;   // push() may be called from several threads at once
+    // What the stage emits (decode/encoding.h); the reporter's transport decides: TBinary for
+    // TChannel, api_v2 for gRPC, OTLP for OTLP.
+    decode::Encoding encoding = decode::Encoding::kThriftBinary;
     metrics::ClientStatsTracker* clientStats = nullptr;  // optional, not owned: sees every decoded batch
   };
 
@@ -64,7 +68,7 @@ class DecodeStage final : public DatagramSink {
   Options opts_;
   PortMetrics& metrics_;
   report::Reporter& reporter_;
-  decode::Transcoder transcoder_;
+  std::unique_ptr<decode::BatchEncoder> encoder_;
   uint16_t port_ = 0;
   RateLimiter rejectLog_;
   std::mutex mu_;  // only with opts_.concurrent

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "decode/encoding.h"
 #include "decode/transcoder.h"
 #include "decode_test_util.h"
 
@@ -98,6 +99,35 @@ TEST(DecodeAlloc, SteadyStateTranscodeAllocatesNothing) {
   const uint64_t allocations = gAllocations.load() - before;
   EXPECT_EQ(allocations, 0u);
   EXPECT_EQ(wrongResults, 0);
+}
+
+// The same for the protobuf encoders (to_api_v2, to_otlp), through the common interface.
+TEST(DecodeAlloc, SteadyStateProtobufTranscodeAllocatesNothing) {
+  const Bytes bigCompact = oracleEmitBatch(Wire::kCompact, realisticBatch(120));
+  const Bytes bigBinary = oracleEmitBatch(Wire::kBinary, realisticBatch(120));
+  const Bytes smallCompact = oracleEmitBatch(Wire::kCompact, realisticBatch(3));
+  const Bytes zipkinCompact = oracleEmitZipkinBatch(Wire::kCompact, std::vector<zt::Span>(2));
+  Bytes truncated(bigCompact.begin(), bigCompact.begin() + 30000);
+  for (Encoding e : {Encoding::kApiV2, Encoding::kOtlp}) {
+    SCOPED_TRACE(encodingName(e));
+    auto t = makeBatchEncoder(e, {{"zone", "eu-west-1"}, {"agent", "jagent"}});
+    ASSERT_EQ(t->transcode(Protocol::kCompact, bigCompact), RejectReason::kOk);
+    ASSERT_EQ(t->transcode(Protocol::kBinary, bigBinary), RejectReason::kOk);
+    struct Case {
+      Protocol p;
+      const Bytes* d;
+      bool ok;
+    };
+    const Case cases[] = {{Protocol::kCompact, &bigCompact, true},     {Protocol::kBinary, &bigBinary, true},
+                          {Protocol::kCompact, &smallCompact, true},   {Protocol::kCompact, &zipkinCompact, false},
+                          {Protocol::kCompact, &truncated, false},     {Protocol::kBinary, &bigCompact, false}};
+    int wrongResults = 0;
+    const uint64_t before = gAllocations.load();
+    for (int i = 0; i < 300; ++i)
+      for (const Case& c : cases) wrongResults += (t->transcode(c.p, *c.d) == RejectReason::kOk) != c.ok;
+    EXPECT_EQ(gAllocations.load() - before, 0u);
+    EXPECT_EQ(wrongResults, 0);
+  }
 }
 
 }  // namespace

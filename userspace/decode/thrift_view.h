@@ -1,0 +1,526 @@
+// Thrift → views: the read half shared by the protobuf transcoders (to_api_v2, to_otlp).
+//
+// Reads the envelope and the emitBatch args with the CompactReader / BinaryReader of
+// thrift_wire.h (same hostile-input rules as the TBinary walker: every declared length and count
+// is checked against the bytes left before use, depth is bounded by kMaxDepth, failures are a
+// RejectReason). Instead of writing Thrift, it hands the encoder one *span at a time* as flat views:
+// scalars by value, strings as string_views into the datagram, tags/refs/logs as index ranges
+// into scratch arrays that the transcoder keeps between calls (cleared per span, so their
+// capacity is reused and nothing allocates after warm-up).
+//
+// Why views per span rather than writing protobuf while reading: both target formats need
+// look-ahead inside a span that Thrift's field order does not give — api_v2 inserts the parent
+// CHILD_OF ref *before* the references only if none of them matches (§2.2); OTLP derives kind and
+// status from several tags, de-duplicates keys and removes some (§3.3–3.7), and picks the parent
+// from the references (§3.5). A span's views are a few dozen bytes per tag, live in cache, and
+// the encoder then writes each output field once, in canonical field order, whatever order the
+// Thrift fields came in. The input is still read exactly once.
+//
+// Ownership/threading: borrows the datagram, the scratch and the summary for one transcode()
+// call on one thread.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "decode/schema.h"
+#include "decode/thrift_wire.h"
+#include "decode/transcoder.h"
+
+namespace jagent::decode::view {
+
+struct TagView {
+  std::string_view key;
+  std::string_view vStr;
+  std::string_view vBinary;
+  int64_t vLong = 0;
+  double vDouble = 0;
+  int32_t vType = 0;  // Thrift TagType: STRING 0, DOUBLE 1, BOOL 2, LONG 3, BINARY 4
+  bool vBool = false;
+  bool hasStr = false;
+};
+
+struct RefView {
+  int32_t refType = 0;  // CHILD_OF 0, FOLLOWS_FROM 1
+  int64_t traceIdLow = 0;
+  int64_t traceIdHigh = 0;
+  int64_t spanId = 0;
+};
+
+struct LogView {
+  int64_t timestamp = 0;
+  uint32_t fieldsFirst = 0;  // into Scratch::tags
+  uint32_t fieldsCount = 0;
+};
+
+struct SpanView {
+  int64_t traceIdLow = 0, traceIdHigh = 0, spanId = 0, parentSpanId = 0, startTime = 0, duration = 0;
+  int32_t flags = 0;
+  std::string_view operationName;
+  uint32_t tagsFirst = 0, tagsCount = 0;  // into Scratch::tags
+  uint32_t refsFirst = 0, refsCount = 0;  // into Scratch::refs
+  uint32_t logsFirst = 0, logsCount = 0;  // into Scratch::logs
+  bool hasRefs = false, hasTags = false, hasLogs = false;  // the optional lists were present
+
+  // Go's reflect.DeepEqual(span, &jaeger.Span{}) (modern-collectors.md §3.1): all zero, no lists.
+  [[nodiscard]] bool isBlank() const noexcept {
+    return traceIdLow == 0 && traceIdHigh == 0 && spanId == 0 && parentSpanId == 0 && startTime == 0 &&
+           duration == 0 && flags == 0 && operationName.empty() && !hasRefs && !hasTags && !hasLogs;
+  }
+};
+
+struct ProcessView {
+  std::string_view serviceName;
+  bool hasTags = false;  // Process.tags was present (Go: tags != nil)
+};
+
+// Scratch arrays; owned by a transcoder, reused across datagrams.
+struct Scratch {
+  std::vector<TagView> tags;         // span tags and log fields of the current span
+  std::vector<RefView> refs;         // current span
+  std::vector<LogView> logs;         // current span
+  std::vector<TagView> processTags;  // the batch's process (lives for the whole datagram)
+  void clearSpan() noexcept {
+    tags.clear();
+    refs.clear();
+    logs.clear();
+  }
+};
+
+// ---- envelope -------------------------------------------------------------------------------
+// (The same rules as transcoder.cc's envelope reader, thrift-rpc.md §Compatibility.)
+
+inline bool checkMessageType(wire::ReaderBase& r, uint32_t type) noexcept {
+  // jaeger-client-go writes CALL for oneway methods, Node/Python ONEWAY.
+  if (type != 1 && type != 4) return r.fail(RejectReason::kBadMessageType);
+  return true;
+}
+inline bool checkMethod(wire::ReaderBase& r, const uint8_t* name, uint32_t n, Format& format) noexcept {
+  const std::string_view s(reinterpret_cast<const char*>(name), n);
+  if (s == "emitBatch") {
+    format = Format::kJaeger;
+  } else if (s == "emitZipkinBatch") {
+    format = Format::kZipkin;
+  } else {
+    return r.fail(RejectReason::kUnknownMethod);
+  }
+  return true;
+}
+inline bool readEnvelope(wire::CompactReader& r, Format& format) noexcept {
+  const uint8_t* h;
+  if (!r.readRaw(h, 2)) return false;
+  if (h[0] != 0x82 || (h[1] & 0x1F) != 1) return r.fail(RejectReason::kBadEnvelope);
+  if (!checkMessageType(r, h[1] >> 5)) return false;
+  uint32_t seqId;
+  const uint8_t* name;
+  uint32_t n;
+  return r.readVarint32(seqId) && r.readBinary(name, n) && checkMethod(r, name, n, format);
+}
+inline bool readEnvelope(wire::BinaryReader& r, Format& format) noexcept {
+  const uint8_t* h;
+  if (!r.readRaw(h, 4)) return false;
+  const uint32_t word = wire::loadBig<uint32_t>(h);
+  const uint8_t* name;
+  uint32_t n;
+  if ((word & 0x80000000u) != 0) {
+    if ((word & 0xFFFF0000u) != 0x80010000u) return r.fail(RejectReason::kBadEnvelope);
+    return checkMessageType(r, word & 0xFF) && r.readBinary(name, n) && checkMethod(r, name, n, format) &&
+           r.skipRaw(4);
+  }
+  if (word > r.remaining()) return r.fail(RejectReason::kLengthTooLarge);
+  const uint8_t* type;
+  return r.readRaw(name, word) && r.readRaw(type, 1) && checkMessageType(r, *type) &&
+         checkMethod(r, name, word, format) && r.skipRaw(4);
+}
+
+// The first byte names the protocol; the port says which one it must be.
+inline RejectReason detectProtocol(Protocol expected, std::span<const uint8_t> datagram) noexcept {
+  if (datagram.empty()) return RejectReason::kTruncated;
+  Protocol actual;
+  if (datagram[0] == 0x82) {
+    actual = Protocol::kCompact;
+  } else if (datagram[0] == 0x80 || datagram[0] == 0x00) {
+    actual = Protocol::kBinary;
+  } else {
+    return RejectReason::kBadEnvelope;
+  }
+  return actual == expected ? RejectReason::kOk : RejectReason::kWrongProtocol;
+}
+
+// ---- the jaeger Batch walk ------------------------------------------------------------------
+
+// Sink concept (an encoder):
+//   void process(const ProcessView&, std::span<const TagView> tags);   // once per Process field
+//   void spansBegin(uint32_t n);                                        // the spans list header
+//   void span(const SpanView&, const Scratch&);                         // per span, in order
+//   void spansEnd();                                                    // after the last span
+template <class Reader, class Sink>
+class JaegerReader {
+ public:
+  using FieldHeader = wire::FieldHeader;
+
+  JaegerReader(Scratch& scratch, BatchSummary& summary, Sink& sink) noexcept
+      : scratch_(scratch), summary_(summary), sink_(sink) {}
+
+  // Reads emitBatch's args struct (envelope consumed). On failure the reason is r.error().
+  bool args(Reader& r) noexcept {
+    bool seen = false;
+    return fields(r, [&](const FieldHeader& f) {
+             if (f.id != schema::EmitBatchArgs::kBatch) return r.skipField(f, 2);
+             if (seen) return r.fail(RejectReason::kWrongFieldType);  // a second batch: refuse rather than merge
+             seen = true;
+             return f.type == wire::kStruct ? batch(r, 2) : wrongType(r);
+           }) &&
+           (seen || r.fail(RejectReason::kMissingField));
+  }
+
+ private:
+  static bool wrongType(Reader& r) noexcept { return r.fail(RejectReason::kWrongFieldType); }
+
+  // Speed (as in walker.h): the hot functions work on a local copy of the reader whose address
+  // never escapes, so its position stays in a register; anything that leaves the inlined code
+  // (nested lists, skipping) gets a copy of that copy.
+  template <class Fn>
+  [[gnu::always_inline]] static bool detached(Reader& r, Fn&& fn) noexcept {
+    Reader c = r;
+    const bool ok = fn(c);
+    r = c;
+    return ok;
+  }
+  [[gnu::always_inline]] static bool skip(Reader& r, const FieldHeader& f, int depth) noexcept {
+    return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return c.skipField(f, depth); });
+  }
+
+  template <class OnField>
+  [[gnu::always_inline]] static bool fields(Reader& r, OnField&& onField) noexcept {
+    int16_t lastId = 0;
+    FieldHeader f;
+    for (;;) {
+      if (!r.readFieldHeader(f, lastId)) [[unlikely]] return false;
+      if (f.type == wire::kStop) return true;
+      if (!onField(f)) [[unlikely]] return false;
+    }
+  }
+
+  [[gnu::always_inline]] static bool i64(Reader& r, const FieldHeader& f, int64_t& v) noexcept {
+    if (f.type != wire::kI64) [[unlikely]] return wrongType(r);
+    return r.readI64(v);
+  }
+  [[gnu::always_inline]] static bool i32(Reader& r, const FieldHeader& f, int32_t& v) noexcept {
+    if (f.type != wire::kI32) [[unlikely]] return wrongType(r);
+    return r.readI32(v);
+  }
+  [[gnu::always_inline]] static bool str(Reader& r, const FieldHeader& f, std::string_view& v) noexcept {
+    if (f.type != wire::kString) [[unlikely]] return wrongType(r);
+    const uint8_t* p;
+    uint32_t n;
+    if (!r.readBinary(p, n)) return false;
+    v = {reinterpret_cast<const char*>(p), n};
+    return true;
+  }
+  [[gnu::always_inline]] static bool dbl(Reader& r, const FieldHeader& f, double& v) noexcept {
+    if (f.type != wire::kDouble) [[unlikely]] return wrongType(r);
+    const uint8_t* p;
+    if (!r.readRaw(p, 8)) return false;
+    // Compact doubles are little-endian, binary ones big-endian.
+    const uint64_t bits = std::is_same_v<Reader, wire::CompactReader> ? wire::loadLittle64(p) : wire::loadBig<uint64_t>(p);
+    std::memcpy(&v, &bits, 8);
+    return true;
+  }
+  [[gnu::always_inline]] static bool boolean(Reader& r, const FieldHeader& f, bool& v) noexcept {
+    if (f.type != wire::kBool) [[unlikely]] return wrongType(r);
+    if constexpr (std::is_same_v<Reader, wire::CompactReader>) {
+      v = f.boolValue;  // compact bool fields carry their value in the header
+      return true;
+    } else {
+      const uint8_t* p;
+      if (!r.readRaw(p, 1)) return false;
+      v = *p != 0;
+      return true;
+    }
+  }
+  // A known list<struct> field's header (an empty list may name any element type).
+  static bool structList(Reader& r, const FieldHeader& f, uint32_t& n) noexcept {
+    if (f.type != wire::kList) [[unlikely]] return wrongType(r);
+    uint8_t elemType;
+    if (!r.readListHeader(elemType, n)) return false;
+    if (n != 0 && elemType != wire::kStruct) [[unlikely]] return wrongType(r);
+    return true;
+  }
+
+  bool batch(Reader& r, int depth) noexcept {
+    using S = schema::Batch;
+    bool sawProcess = false, sawSpans = false;
+    return fields(r,
+                  [&](const FieldHeader& f) {
+                    switch (f.id) {
+                      case S::kProcess:
+                        // A repeated process or spans field (never sent by a client): Thrift
+                        // readers keep the last, protobuf would merge; refuse rather than guess.
+                        if (sawProcess) return wrongType(r);
+                        sawProcess = true;
+                        return f.type == wire::kStruct ? process(r, depth + 1) : wrongType(r);
+                      case S::kSpans: {
+                        if (sawSpans) return wrongType(r);
+                        sawSpans = true;
+                        uint32_t n;
+                        if (!structList(r, f, n)) return false;
+                        summary_.spans = n;
+                        sink_.spansBegin(n);
+                        for (uint32_t i = 0; i < n; ++i)
+                          if (!span(r, depth + 2)) return false;
+                        sink_.spansEnd();
+                        return true;
+                      }
+                      case S::kSeqNo:
+                        summary_.hasSeqNo = true;
+                        return i64(r, f, summary_.seqNo);
+                      case S::kStats:
+                        summary_.hasStats = true;
+                        return f.type == wire::kStruct ? clientStats(r, depth + 1) : wrongType(r);
+                      default:
+                        return skip(r, f, depth + 1);
+                    }
+                  }) &&
+           ((sawProcess && sawSpans) || r.fail(RejectReason::kMissingField));
+  }
+
+  bool clientStats(Reader& r, int depth) noexcept {
+    using S = schema::ClientStats;
+    ClientStats& st = summary_.stats;
+    return fields(r, [&](const FieldHeader& f) {
+      switch (f.id) {
+        case S::kFullQueueDroppedSpans:
+          return i64(r, f, st.fullQueueDroppedSpans);
+        case S::kTooLargeDroppedSpans:
+          return i64(r, f, st.tooLargeDroppedSpans);
+        case S::kFailedToEmitSpans:
+          return i64(r, f, st.failedToEmitSpans);
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+  }
+
+  template <size_t kN>
+  static void copyTruncated(std::array<char, kN>& dst, uint8_t& len, std::string_view s) noexcept {
+    const size_t n = std::min(s.size(), kN);
+    std::copy_n(s.data(), n, dst.data());
+    len = static_cast<uint8_t>(n);
+  }
+
+  bool process(Reader& r, int depth) noexcept {
+    using S = schema::Process;
+    ProcessView pv;
+    bool sawService = false;
+    scratch_.processTags.clear();
+    const bool ok = fields(r, [&](const FieldHeader& f) {
+      switch (f.id) {
+        case S::kServiceName:
+          sawService = true;
+          return str(r, f, pv.serviceName);
+        case S::kTags: {
+          pv.hasTags = true;
+          scratch_.processTags.clear();  // a repeated field: the last one wins, as in generated readers
+          return tagList(r, f, depth, scratch_.processTags);
+        }
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+    if (!ok) return false;
+    if (!sawService) return r.fail(RejectReason::kMissingField);
+    copyTruncated(summary_.service, summary_.serviceLen, pv.serviceName);
+    summary_.uuidLen = 0;
+    for (const TagView& t : scratch_.processTags)
+      if (t.hasStr && t.vType == schema::Tag::kTypeString && t.key == "client-uuid")
+        copyTruncated(summary_.uuid, summary_.uuidLen, t.vStr);
+    sink_.process(pv, scratch_.processTags);
+    return true;
+  }
+
+  // list<Tag> into `out` (appended).
+  [[gnu::noinline]] bool tagList(Reader& rIn, const FieldHeader& f, int depth, std::vector<TagView>& out) noexcept {
+    Reader r = rIn;
+    const bool ok = [&]() JAGENT_LAMBDA_INLINE {
+      uint32_t n;
+      if (!structList(r, f, n)) return false;
+      for (uint32_t i = 0; i < n; ++i) {
+        TagView& t = out.emplace_back();
+        if (!tag(r, depth + 2, t)) [[unlikely]] return false;
+      }
+      return true;
+    }();
+    rIn = r;
+    return ok;
+  }
+
+  [[gnu::always_inline]] bool tag(Reader& r, int depth, TagView& t) noexcept {
+    using S = schema::Tag;
+    return fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
+      switch (f.id) {
+        case S::kKey:
+          return str(r, f, t.key);
+        case S::kVType:
+          return i32(r, f, t.vType);
+        case S::kVStr:
+          t.hasStr = true;
+          return str(r, f, t.vStr);
+        case S::kVDouble:
+          return dbl(r, f, t.vDouble);
+        case S::kVBool:
+          return boolean(r, f, t.vBool);
+        case S::kVLong:
+          return i64(r, f, t.vLong);
+        case S::kVBinary:
+          return str(r, f, t.vBinary);
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+  }
+
+  [[gnu::noinline]] bool span(Reader& rIn, int depth) noexcept {
+    using S = schema::Span;
+    scratch_.clearSpan();
+    SpanView s;
+    Reader r = rIn;
+    const bool ok = fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
+      switch (f.id) {
+        case S::kTraceIdLow:
+          return i64(r, f, s.traceIdLow);
+        case S::kTraceIdHigh:
+          return i64(r, f, s.traceIdHigh);
+        case S::kSpanId:
+          return i64(r, f, s.spanId);
+        case S::kParentSpanId:
+          return i64(r, f, s.parentSpanId);
+        case S::kOperationName:
+          return str(r, f, s.operationName);
+        case S::kFlags:
+          return i32(r, f, s.flags);
+        case S::kStartTime:
+          return i64(r, f, s.startTime);
+        case S::kDuration:
+          return i64(r, f, s.duration);
+        case S::kReferences: {
+          s.hasRefs = true;
+          uint32_t n;
+          if (!structList(r, f, n)) return false;
+          s.refsFirst = static_cast<uint32_t>(scratch_.refs.size());
+          s.refsCount = n;
+          return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+            for (uint32_t i = 0; i < n; ++i)
+              if (!spanRef(c, depth + 2, scratch_.refs.emplace_back())) return false;
+            return true;
+          });
+        }
+        case S::kTags: {
+          s.hasTags = true;
+          s.tagsFirst = static_cast<uint32_t>(scratch_.tags.size());
+          if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
+            return false;
+          s.tagsCount = static_cast<uint32_t>(scratch_.tags.size()) - s.tagsFirst;
+          return true;
+        }
+        case S::kLogs: {
+          s.hasLogs = true;
+          uint32_t n;
+          if (!structList(r, f, n)) return false;
+          s.logsFirst = static_cast<uint32_t>(scratch_.logs.size());
+          s.logsCount = n;
+          return detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+            for (uint32_t i = 0; i < n; ++i)
+              if (!log(c, depth + 2, static_cast<uint32_t>(scratch_.logs.size()))) return false;
+            return true;
+          });
+        }
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+    rIn = r;
+    if (!ok) return false;
+    sink_.span(s, scratch_);
+    return true;
+  }
+
+  [[gnu::noinline]] bool spanRef(Reader& rIn, int depth, RefView& ref) noexcept {
+    Reader r = rIn;
+    const bool ok = spanRefFields(r, depth, ref);
+    rIn = r;
+    return ok;
+  }
+  [[gnu::always_inline]] bool spanRefFields(Reader& r, int depth, RefView& ref) noexcept {
+    using S = schema::SpanRef;
+    return fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
+      switch (f.id) {
+        case S::kRefType:
+          return i32(r, f, ref.refType);
+        case S::kTraceIdLow:
+          return i64(r, f, ref.traceIdLow);
+        case S::kTraceIdHigh:
+          return i64(r, f, ref.traceIdHigh);
+        case S::kSpanId:
+          return i64(r, f, ref.spanId);
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+  }
+
+  // Appends one LogView at index `at` (fields may be read before the log's own slot exists, so
+  // the slot is taken first and addressed by index: emplace_back may move the array).
+  bool log(Reader& r, int depth, uint32_t at) noexcept {
+    using S = schema::Log;
+    scratch_.logs.emplace_back();
+    return fields(r, [&](const FieldHeader& f) {
+      switch (f.id) {
+        case S::kTimestamp:
+          return i64(r, f, scratch_.logs[at].timestamp);
+        case S::kFields: {
+          const auto first = static_cast<uint32_t>(scratch_.tags.size());
+          if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
+            return false;
+          scratch_.logs[at].fieldsFirst = first;
+          scratch_.logs[at].fieldsCount = static_cast<uint32_t>(scratch_.tags.size()) - first;
+          return true;
+        }
+        default:
+          return skip(r, f, depth + 1);
+      }
+    });
+  }
+
+  Scratch& scratch_;
+  BatchSummary& summary_;
+  Sink& sink_;
+};
+
+// Envelope + args for either protocol. Zipkin batches are reported through `format` and left
+// unread (the caller decides). Returns kOk or the reason.
+template <class Sink>
+RejectReason readJaegerDatagram(Protocol expected, std::span<const uint8_t> datagram, Scratch& scratch,
+                                BatchSummary& summary, Sink& sink, Format& format) noexcept {
+  if (const RejectReason pr = detectProtocol(expected, datagram); pr != RejectReason::kOk) return pr;
+  const auto run = [&](auto reader) -> RejectReason {
+    if (!readEnvelope(reader, format)) return reader.error();
+    summary.format = format;
+    if (format != Format::kJaeger) return RejectReason::kOk;
+    JaegerReader<decltype(reader), Sink> jr(scratch, summary, sink);
+    if (!jr.args(reader)) return reader.error();
+    if (reader.remaining() != 0) return RejectReason::kTrailingBytes;
+    return RejectReason::kOk;
+  };
+  const uint8_t* b = datagram.data();
+  const uint8_t* e = b + datagram.size();
+  return expected == Protocol::kCompact ? run(wire::CompactReader(b, e)) : run(wire::BinaryReader(b, e));
+}
+
+}  // namespace jagent::decode::view

@@ -1,0 +1,259 @@
+#include "decode/to_api_v2.h"
+
+#include <cstring>
+#include <string_view>
+
+#include "decode/proto_writer.h"
+
+namespace jagent::decode {
+namespace {
+
+using proto::ProtoWriter;
+using view::TagView;
+
+// Field tags of modern-collectors.md §1.2.
+namespace batch_tag {
+constexpr uint8_t kSpans = 0x0a, kProcess = 0x12;
+}
+namespace span_tag {
+constexpr uint8_t kTraceId = 0x0a, kSpanId = 0x12, kOperationName = 0x1a, kReferences = 0x22, kFlags = 0x28,
+                  kStartTime = 0x32, kDuration = 0x3a, kTags = 0x42, kLogs = 0x4a;
+}
+namespace kv_tag {
+constexpr uint8_t kKey = 0x0a, kVType = 0x10, kVStr = 0x1a, kVBool = 0x20, kVInt64 = 0x28, kVFloat64 = 0x31,
+                  kVBinary = 0x3a;
+}
+// api_v2 ValueType (§1.2 enums).
+constexpr uint64_t kBool = 1, kInt64 = 2, kFloat64 = 3, kBinary = 4;
+
+// §1.4: gogo's TimestampProto refuses seconds ≥ 253402300800 (year 10000); the Thrift i64 is
+// taken as uint64 first, so every negative value is out of range too.
+constexpr uint64_t kMaxEpochMicros = 253402300800ull * 1000000ull;
+[[nodiscard]] bool timestampOk(int64_t micros) noexcept { return static_cast<uint64_t>(micros) < kMaxEpochMicros; }
+
+// google.protobuf.Timestamp / Duration body: seconds (1, int64 varint) and nanos (2, int32
+// varint, sign-extended), each only if non-zero.
+void secondsNanos(ProtoWriter& w, uint8_t t, int64_t seconds, int32_t nanos) noexcept {
+  const auto s = static_cast<uint64_t>(seconds);
+  const auto n = static_cast<uint64_t>(static_cast<int64_t>(nanos));
+  const size_t len = (s ? 1 + proto::varintSize(s) : 0) + (n ? 1 + proto::varintSize(n) : 0);
+  w.byte(t);
+  w.byte(static_cast<uint8_t>(len));  // ≤ 22
+  if (s) w.varintField(0x08, s);
+  if (n) w.varintField(0x10, n);
+}
+// §1.4 EpochMicrosecondsAsTime(uint64(v)).
+void timestamp(ProtoWriter& w, uint8_t t, int64_t micros) noexcept {
+  const auto u = static_cast<uint64_t>(micros);
+  secondsNanos(w, t, static_cast<int64_t>(u / 1000000), static_cast<int32_t>((u % 1000000) * 1000));
+}
+// §1.4 MicrosecondsAsDuration: a wrapping signed multiply, then Go's truncating split (seconds
+// and nanos share the sign).
+void duration(ProtoWriter& w, uint8_t t, int64_t micros) noexcept {
+  const auto ns = static_cast<int64_t>(static_cast<uint64_t>(micros) * 1000u);
+  const int64_t seconds = ns / 1000000000;
+  secondsNanos(w, t, seconds, static_cast<int32_t>(ns - seconds * 1000000000));
+}
+
+void traceId(ProtoWriter& w, int64_t high, int64_t low) noexcept {  // §1.3: always 16 bytes BE
+  w.byte(span_tag::kTraceId);  // field 1 in Span and in SpanRef
+  w.byte(16);
+  w.big64(static_cast<uint64_t>(high));
+  w.big64(static_cast<uint64_t>(low));
+}
+void spanId(ProtoWriter& w, uint8_t t, int64_t id) noexcept {  // §1.3: always 8 bytes BE
+  w.byte(t);
+  w.byte(8);
+  w.big64(static_cast<uint64_t>(id));
+}
+
+void spanRef(ProtoWriter& w, int64_t traceLow, int64_t traceHigh, int64_t id, int32_t refType) noexcept {
+  // SpanRef: trace_id, span_id always; ref_type if ≠ 0 (the Thrift i32 cast through, §2.2).
+  const auto rt = static_cast<uint64_t>(static_cast<int64_t>(refType));
+  w.byte(span_tag::kReferences);
+  w.byte(static_cast<uint8_t>(28 + (rt ? 1 + proto::varintSize(rt) : 0)));
+  traceId(w, traceHigh, traceLow);
+  spanId(w, 0x12, id);
+  if (rt) w.varintField(0x18, rt);
+}
+
+void writeDecimal(ProtoWriter& w, int64_t v) noexcept {
+  char buf[24];
+  size_t n = 0;
+  uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+  do {
+    buf[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[n++] = '-';
+  for (size_t i = n; i > 0; --i) w.byte(static_cast<uint8_t>(buf[i - 1]));
+}
+
+[[nodiscard]] size_t lenField(size_t n) noexcept { return 1 + proto::varintSize(n) + n; }
+
+// One KeyValue (§2.3 getTag): only the field vType selects is used. The body size is known from
+// the view, so the length is written up front (the most frequent message; no back-patch).
+void keyValue(ProtoWriter& w, uint8_t t, const TagView& tag) noexcept {
+  size_t body = tag.key.empty() ? 0 : lenField(tag.key.size());
+  switch (tag.vType) {
+    case 0:  // STRING: v_type omitted
+      if (!tag.vStr.empty()) body += lenField(tag.vStr.size());
+      break;
+    case 1:  // DOUBLE → FLOAT64; Go writes it if != 0 (so -0.0 is omitted, NaN written)
+      body += 2 + (tag.vDouble != 0 ? 9 : 0);
+      break;
+    case 2:  // BOOL
+      body += 2 + (tag.vBool ? 2 : 0);
+      break;
+    case 3:  // LONG → INT64
+      body += 2 + (tag.vLong != 0 ? 1 + proto::varintSize(static_cast<uint64_t>(tag.vLong)) : 0);
+      break;
+    case 4:  // BINARY
+      body += 2 + (tag.vBinary.empty() ? 0 : lenField(tag.vBinary.size()));
+      break;
+    default: {  // Go: STRING "Unknown VType: %+v" (has pointers in it); ours names the number
+      const ProtoWriter::Mark m = w.begin(t, 1);
+      if (!tag.key.empty()) w.bytesField(kv_tag::kKey, tag.key);
+      constexpr std::string_view kPrefix = "Unknown VType: ";
+      const ProtoWriter::Mark s = w.begin(kv_tag::kVStr, 1);
+      w.raw(kPrefix.data(), kPrefix.size());
+      writeDecimal(w, tag.vType);
+      w.end(s);
+      w.end(m);
+      return;
+    }
+  }
+  uint8_t* p = w.reserve(lenField(body));
+  if (p == nullptr) return;
+  *p++ = t;
+  p += proto::putVarint(p, body);
+  if (!tag.key.empty()) p = proto::putBytesField(p, kv_tag::kKey, tag.key.data(), tag.key.size());
+  switch (tag.vType) {
+    case 0:
+      if (!tag.vStr.empty()) p = proto::putBytesField(p, kv_tag::kVStr, tag.vStr.data(), tag.vStr.size());
+      break;
+    case 1:
+      p = proto::putVarintField(p, kv_tag::kVType, kFloat64);
+      if (tag.vDouble != 0) {
+        uint64_t bits;
+        std::memcpy(&bits, &tag.vDouble, 8);
+        p = proto::putFixed64(p, kv_tag::kVFloat64, bits);
+      }
+      break;
+    case 2:
+      p = proto::putVarintField(p, kv_tag::kVType, kBool);
+      if (tag.vBool) p = proto::putVarintField(p, kv_tag::kVBool, 1);
+      break;
+    case 3:
+      p = proto::putVarintField(p, kv_tag::kVType, kInt64);
+      if (tag.vLong != 0) p = proto::putVarintField(p, kv_tag::kVInt64, static_cast<uint64_t>(tag.vLong));
+      break;
+    default:  // 4
+      p = proto::putVarintField(p, kv_tag::kVType, kBinary);
+      if (!tag.vBinary.empty()) p = proto::putBytesField(p, kv_tag::kVBinary, tag.vBinary.data(), tag.vBinary.size());
+      break;
+  }
+  w.commit(p);
+}
+
+}  // namespace
+
+ApiV2Transcoder::ApiV2Transcoder(std::vector<AgentTag> agentTags) {
+  // Pre-encoded `Process.tags` entries: STRING KeyValues (§2.1 addProcessTags), flag order.
+  std::vector<uint8_t> buf;
+  ProtoWriter w(buf);
+  w.reset();
+  for (const AgentTag& t : agentTags) {
+    TagView v;
+    v.key = t.key;
+    v.vStr = t.value;
+    keyValue(w, 0x12, v);
+  }
+  agentTagsProto_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(w.size()));
+}
+
+void ApiV2Transcoder::process(const view::ProcessView& p, std::span<const TagView> tags) noexcept {
+  // Process: service_name if non-empty, tags in order, then the agent tags. Written to its own
+  // buffer because gogo puts Batch.process after the spans (§1.6 V1).
+  ProtoWriter w(processBuf_);
+  w.reset();
+  if (!p.serviceName.empty()) w.bytesField(0x0a, p.serviceName);
+  for (const TagView& t : tags) keyValue(w, 0x12, t);
+  w.raw(agentTagsProto_.data(), agentTagsProto_.size());
+  if (w.failed()) {
+    hasProcess_ = false;
+    allocFailed_ = true;  // reported as kLengthTooLarge by transcode()
+    return;
+  }
+  processLen_ = w.size();
+  hasProcess_ = true;
+}
+
+void ApiV2Transcoder::span(const view::SpanView& s, const view::Scratch& sc) noexcept {
+  // §2.4a: a time gogo cannot marshal costs this span only.
+  bool ok = timestampOk(s.startTime);
+  for (uint32_t i = 0; ok && i < s.logsCount; ++i) ok = timestampOk(sc.logs[s.logsFirst + i].timestamp);
+  if (!ok) {
+    ++dropped_;
+    return;
+  }
+  ProtoWriter& w = w_;
+  const ProtoWriter::Mark m = w.begin(batch_tag::kSpans, 2);
+  traceId(w, s.traceIdHigh, s.traceIdLow);
+  spanId(w, span_tag::kSpanId, s.spanId);
+  if (!s.operationName.empty()) w.bytesField(span_tag::kOperationName, s.operationName);
+
+  // §2.2 MaybeAddParentSpanID: a CHILD_OF ref to the parent goes first unless a ref already has
+  // the same span ID and trace ID.
+  const view::RefView* refs = sc.refs.data() + s.refsFirst;
+  if (s.parentSpanId != 0) {
+    bool present = false;
+    for (uint32_t i = 0; i < s.refsCount && !present; ++i)
+      present = refs[i].spanId == s.parentSpanId && refs[i].traceIdLow == s.traceIdLow &&
+                refs[i].traceIdHigh == s.traceIdHigh;
+    if (!present) spanRef(w, s.traceIdLow, s.traceIdHigh, s.parentSpanId, 0);
+  }
+  for (uint32_t i = 0; i < s.refsCount; ++i)
+    spanRef(w, refs[i].traceIdLow, refs[i].traceIdHigh, refs[i].spanId, refs[i].refType);
+
+  if (s.flags != 0) w.varintField(span_tag::kFlags, static_cast<uint32_t>(s.flags));
+  timestamp(w, span_tag::kStartTime, s.startTime);
+  duration(w, span_tag::kDuration, s.duration);
+  for (uint32_t i = 0; i < s.tagsCount; ++i) keyValue(w, span_tag::kTags, sc.tags[s.tagsFirst + i]);
+  for (uint32_t i = 0; i < s.logsCount; ++i) {
+    const view::LogView& log = sc.logs[s.logsFirst + i];
+    const ProtoWriter::Mark lm = w.begin(span_tag::kLogs, 1);
+    timestamp(w, 0x0a, log.timestamp);  // always, even when zero (`0a 00`)
+    for (uint32_t k = 0; k < log.fieldsCount; ++k) keyValue(w, 0x12, sc.tags[log.fieldsFirst + k]);
+    w.end(lm);
+  }
+  w.end(m);
+}
+
+RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept {
+  summary_ = BatchSummary{};
+  dropped_ = 0;
+  hasProcess_ = false;
+  allocFailed_ = false;
+  bodyLen_ = 0;
+  spansLen_ = 0;
+  frameAt_ = kBodyAt;
+  w_.reset(kBodyAt);  // room for the PostSpansRequest frame header in front of the body
+  Format format = Format::kJaeger;
+  const RejectReason r = view::readJaegerDatagram(expected, datagram, scratch_, summary_, *this, format);
+  if (r != RejectReason::kOk) return r;
+  if (format != Format::kJaeger) return RejectReason::kUnknownMethod;  // zipkin: not converted yet
+  const size_t spansEnd = w_.size();
+  if (hasProcess_) {
+    w_.byte(batch_tag::kProcess);
+    w_.varint(processLen_);
+    w_.raw(processBuf_.data(), processLen_);
+  }
+  if (w_.failed() || allocFailed_) return RejectReason::kLengthTooLarge;  // allocation failed
+  bodyLen_ = w_.size() - kBodyAt;
+  spansLen_ = spansEnd - kBodyAt;
+  frameAt_ = proto::frameInPlace(out_.data(), kBodyAt, bodyLen_, 0x0a);
+  return RejectReason::kOk;
+}
+
+}  // namespace jagent::decode

@@ -1,0 +1,79 @@
+// ApiV2Transcoder: one UDP datagram (Agent.emitBatch, compact or binary) → the protobuf bytes of
+// one `jaeger.api_v2.Batch`, as jaeger-agent's gRPC reporter would send it
+// (modern-collectors.md §2: Batch.spans without per-span process, then Batch.process with the
+// agent tags appended; field tables §1.2; ids §1.3; times §1.4).
+//
+// output()        the Batch message bytes (no tag, no length).
+// postSpansRequest() the same bytes framed as a whole PostSpansRequest{batch=1} (`0a len Batch`),
+//                 contiguous in the same buffer — no copy (the body is written after a gap the
+//                 frame header is placed into).
+//
+// Where we differ from the Go agent on purpose (§2.4a): a span whose start time or a log
+// timestamp gogo cannot marshal (negative, or ≥ year 10000; §1.4) is dropped alone and counted
+// (spansDropped()), where the Go agent loses the whole batch; agent tags come in flag order.
+// An unknown Thrift TagType becomes the STRING "Unknown VType: <n>" (Go's text has pointer
+// addresses in it and cannot be reproduced, §2.3).
+//
+// Zipkin (emitZipkinBatch, §2.4) is not converted yet: such datagrams are rejected with
+// kUnknownMethod so the processor counts them.
+//
+// Threading: one instance per decode worker. Buffers are reused; no allocation per datagram
+// after warm-up.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "decode/encoding.h"
+#include "decode/proto_writer.h"
+#include "decode/thrift_view.h"
+#include "decode/transcoder.h"
+
+namespace jagent::decode {
+
+class ApiV2Transcoder final : public BatchEncoder {
+ public:
+  explicit ApiV2Transcoder(std::vector<AgentTag> agentTags = {});
+
+  [[nodiscard]] Encoding encoding() const noexcept override { return Encoding::kApiV2; }
+  [[nodiscard]] RejectReason transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept override;
+  [[nodiscard]] std::span<const uint8_t> output() const noexcept override {
+    return {out_.data() + kBodyAt, bodyLen_};
+  }
+  [[nodiscard]] std::span<const uint8_t> postSpansRequest() const noexcept {
+    return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
+  }
+  // The two parts of output(), for merging batches whose Process is byte-identical into one
+  // Batch (issue #15): Batch = spanRecords() ‖ processRecord(), and the span records of several
+  // batches may be concatenated before one shared process record.
+  [[nodiscard]] std::span<const uint8_t> spanRecords() const noexcept { return output().first(spansLen_); }
+  [[nodiscard]] std::span<const uint8_t> processRecord() const noexcept { return output().subspan(spansLen_); }
+  [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
+  [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
+
+  // Sink interface for view::JaegerReader (public for the template; not for callers).
+  void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
+  void spansBegin(uint32_t) noexcept {}
+  void spansEnd() noexcept {}
+  void span(const view::SpanView& s, const view::Scratch& sc) noexcept;
+
+ private:
+  static constexpr size_t kBodyAt = 6;  // proto::kMaxFrameHeader
+
+  std::vector<uint8_t> agentTagsProto_;  // `12 len KeyValue` per agent tag, pre-encoded
+  std::vector<uint8_t> out_;
+  proto::ProtoWriter w_{out_};
+  std::vector<uint8_t> processBuf_;  // Batch.process is written after the spans (gogo order)
+  size_t processLen_ = 0;
+  bool hasProcess_ = false;
+  bool allocFailed_ = false;
+  size_t bodyLen_ = 0;
+  size_t spansLen_ = 0;  // the span records at the start of the body
+  size_t frameAt_ = kBodyAt;
+  uint32_t dropped_ = 0;
+  view::Scratch scratch_;
+  BatchSummary summary_;
+};
+
+}  // namespace jagent::decode

@@ -1,0 +1,94 @@
+// OtlpTranscoder: one UDP datagram (Agent.emitBatch, compact or binary) → the protobuf bytes of
+// one `opentelemetry.proto.trace.v1.ResourceSpans`, as the OTel Collector's `jaeger` receiver
+// converts a Thrift batch (modern-collectors.md §3.1–3.7, edge cases §3.9, wire table §3.10).
+//
+// output()           the ResourceSpans message bytes (no tag, no length).
+// resourceSpansRecord() the same bytes framed as one `ExportTraceServiceRequest.resource_spans`
+//                    element (`0a len ResourceSpans`), contiguous in the same buffer: a request
+//                    is the concatenation of such records (appendResourceSpans in encoding.h).
+//
+// --agent.tags are added to the process tags (as STRING tags, in flag order) before the
+// resource is built, so they follow the same upsert and hostname/jaeger.version rules (§3.2).
+// Attribute order follows the Collector's pdata map, including its swap-remove (§3.7).
+// Blank spans are skipped as the Collector does (§3.1) and counted in spansDropped().
+//
+// Zipkin (emitZipkinBatch) has no OTLP path in the Collector (its receiver panics, §1.1); such
+// datagrams are rejected with kUnknownMethod.
+//
+// Threading: one instance per decode worker; buffers are reused, no allocation per datagram
+// after warm-up.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decode/encoding.h"
+#include "decode/proto_writer.h"
+#include "decode/thrift_view.h"
+#include "decode/transcoder.h"
+
+namespace jagent::decode {
+
+class OtlpTranscoder final : public BatchEncoder {
+ public:
+  explicit OtlpTranscoder(std::vector<AgentTag> agentTags = {});
+
+  [[nodiscard]] Encoding encoding() const noexcept override { return Encoding::kOtlp; }
+  [[nodiscard]] RejectReason transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept override;
+  [[nodiscard]] std::span<const uint8_t> output() const noexcept override {
+    return {out_.data() + kBodyAt, bodyLen_};
+  }
+  [[nodiscard]] std::span<const uint8_t> resourceSpansRecord() const noexcept {
+    return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
+  }
+  [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
+  [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
+
+  // Sink interface for view::JaegerReader (public for the template; not for callers).
+  void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
+  void spansBegin(uint32_t n) noexcept;
+  void spansEnd() noexcept;
+  void span(const view::SpanView& s, const view::Scratch& sc) noexcept;
+
+  // An attribute being assembled: its key and the Thrift tag that holds its value.
+  struct Attr {
+    std::string_view key;
+    const view::TagView* value;
+  };
+
+ private:
+  static constexpr size_t kBodyAt = proto::kMaxFrameHeader;
+
+  void writeResource() noexcept;
+  // Collects tags into attrs_ with pdata's upsert (first position, last value).
+  void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
+  int find(std::string_view key) const noexcept;
+  void swapRemove(int i) noexcept;
+  void writeAttrs(uint8_t tag) noexcept;
+
+  std::vector<std::string> agentTagStrings_;  // keys and values the agent-tag views point into
+  std::vector<view::TagView> agentTags_;
+  std::vector<uint8_t> out_;
+  proto::ProtoWriter w_{out_};
+  std::vector<Attr> attrs_;       // scratch
+  std::vector<uint32_t> order_;   // scratch for de-duplicating long tag lists
+  std::vector<view::TagView> resourceTags_;  // process tags + agent tags (views), per datagram
+  view::TagView serviceTag_;      // synthesized values
+  view::TagView exporterTag_;
+  std::string exporterVersion_;   // "Jaeger-" + jaeger.version
+  view::ProcessView process_;
+  bool hasProcess_ = false;
+  bool resourceWritten_ = false;
+  bool inSpans_ = false;
+  proto::ProtoWriter::Mark scopeSpans_{};
+  size_t bodyLen_ = 0;
+  size_t frameAt_ = kBodyAt;
+  uint32_t dropped_ = 0;
+  view::Scratch scratch_;
+  BatchSummary summary_;
+};
+
+}  // namespace jagent::decode
