@@ -65,6 +65,12 @@ class Agent {
   // One reporter per shard; `cores_` are the same objects when forwarding (empty in stdout mode).
   std::vector<std::unique_ptr<report::Reporter>> reporters_;
   std::vector<report::ReporterCore*> cores_;
+  // grpc / otlp until the decode side produces api_v2 / OTLP bytes: the decode stages feed this
+  // (drops, counts and says so) instead of the cores, which still run (connections, metrics).
+  std::unique_ptr<report::Reporter> unwired_;
+  [[nodiscard]] report::Reporter& stageReporter(size_t shard) {
+    return unwired_ ? *unwired_ : *reporters_[shard % reporters_.size()];
+  }
   std::vector<std::unique_ptr<pipeline::PortMetrics>> portMetrics_;    // per UDP port
   std::vector<std::unique_ptr<pipeline::DecodeStage>> stages_;         // per (port, shard), and per XDP port
   std::vector<std::vector<std::unique_ptr<receive::UringReceiver>>> receivers_;  // [port][shard]
