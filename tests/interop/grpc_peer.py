@@ -15,7 +15,7 @@ JSON line (flushed before answering, so it survives a scripted death).
   google.rpc.RetryInfo detail | {"sleep_ms": 1500} answer ok after a delay | {"die": 1} exit
   before answering | {"partial": 2, "msg": "..."} OTLP partial success | HTTP:
   {"status": 429, "retry_after": "1"}.
-Prints "PORTS <grpc> <http>" once listening.
+--tls-cert/--tls-key: the gRPC port speaks TLS. Prints "PORTS <grpc> <http>" once listening.
 """
 import argparse
 import gzip
@@ -138,6 +138,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--script', default='{}')
     ap.add_argument('--out', required=True)
+    ap.add_argument('--tls-cert')
+    ap.add_argument('--tls-key')
     args = ap.parse_args()
     peer = Peer(json.loads(args.script), args.out)
 
@@ -151,7 +153,12 @@ def main():
         grpc.method_handlers_generic_handler('opentelemetry.proto.collector.trace.v1.TraceService',
                                              {'Export': peer.grpc_handler('Export')}),
     ))
-    gport = server.add_insecure_port('127.0.0.1:0')
+    if args.tls_cert:
+        with open(args.tls_key, 'rb') as k, open(args.tls_cert, 'rb') as c:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        gport = server.add_secure_port('127.0.0.1:0', creds)
+    else:
+        gport = server.add_insecure_port('127.0.0.1:0')
     server.start()
 
     class H(http.server.BaseHTTPRequestHandler):

@@ -54,7 +54,7 @@ std::string hex(const Bytes& b) {
 // The scripted peer as a child process: PORTS line on stdout, JSON lines in `out`.
 class Peer {
  public:
-  explicit Peer(const std::string& script) {
+  explicit Peer(const std::string& script, const std::string& tlsCert = "", const std::string& tlsKey = "") {
     char tmpl[] = "/tmp/jg-peer-XXXXXX";
     const int fd = ::mkstemp(tmpl);
     ::close(fd);
@@ -69,8 +69,12 @@ class Peer {
       ::close(in[1]);
       ::close(outp[0]);
       const std::string py = std::string(JG_INTEROP_DIR) + "/grpc_peer.py";
-      ::execl("/usr/bin/python3", "python3", py.c_str(), "--script", script.c_str(), "--out", out_.c_str(),
-              static_cast<char*>(nullptr));
+      if (!tlsCert.empty())
+        ::execl("/usr/bin/python3", "python3", py.c_str(), "--script", script.c_str(), "--out", out_.c_str(),
+                "--tls-cert", tlsCert.c_str(), "--tls-key", tlsKey.c_str(), static_cast<char*>(nullptr));
+      else
+        ::execl("/usr/bin/python3", "python3", py.c_str(), "--script", script.c_str(), "--out", out_.c_str(),
+                static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(in[0]);
@@ -445,6 +449,48 @@ TEST(GrpcTransportInterop, SamplingStrategyRawCall) {
   auto recs = requests(p.records(), "GetSamplingStrategy");
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0], "0a03737663");
+}
+
+TEST(GrpcTransportInterop, TlsVerifiesTheCollector) {
+  // A self-signed certificate for the name "jg-collector" (openssl CLI), served on 127.0.0.1.
+  char dir[] = "/tmp/jg-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string d = dir, cert = d + "/c.pem", key = d + "/k.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                          " -days 1 -subj /CN=jg-collector -addext subjectAltName=DNS:jg-collector 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Peer p("{}", cert, key);
+  std::mt19937 rng(10);
+  auto run = [&](TlsOptions tls, std::chrono::milliseconds wait = 3s) {
+    GrpcTransport::Options o;
+    o.hostPorts = {p.grpcAddr()};
+    o.tls = tls;
+    auto t = GrpcTransport::create(o, GrpcTransport::ConnMetrics{});
+    EXPECT_TRUE(t.has_value());
+    Harness h(std::move(*t), "grpc", coreOpts(1));
+    for (int i = 0; i < 5; ++i) h.emit(jaegerBatch(i, 2, rng), 2);
+    h.waitSettled(wait);
+    h.close(300ms);
+    h.expectAccounted();
+    return h.totals();
+  };
+  TlsOptions verified;
+  verified.enabled = true;
+  verified.ca = cert;
+  verified.serverName = "jg-collector";
+  EXPECT_EQ(run(verified).submitted, 5u) << "CA + server-name override";
+  TlsOptions untrusted;
+  untrusted.enabled = true;
+  untrusted.serverName = "jg-collector";
+  Totals u = run(untrusted, 700ms);
+  EXPECT_EQ(u.submitted, 0u) << "system trust store: the self-signed collector is refused";
+  EXPECT_EQ(u.droppedShutdown, 5u);
+  TlsOptions skip;
+  skip.enabled = true;
+  skip.skipHostVerify = true;
+  EXPECT_EQ(run(skip).submitted, 5u) << "skip-host-verify";
+  EXPECT_EQ(requests(p.records(), "PostSpans").size(), 10u);
+  std::system(("rm -rf " + d).c_str());
 }
 
 // --- OTLP ---------------------------------------------------------------------------------

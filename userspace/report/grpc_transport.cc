@@ -147,11 +147,12 @@ Result<void> GrpcTransport::init() {
       // Only grpc's (experimental) TLS credentials can skip server verification.
       std::vector<grpc::experimental::IdentityKeyCertPair> pairs;
       if (!cert.empty()) pairs.push_back({key, cert});
-      auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(ca, pairs);
       grpc::experimental::TlsChannelCredentialsOptions o;
-      o.set_certificate_provider(provider);
-      if (!ca.empty()) o.watch_root_certs();
-      if (!pairs.empty()) o.watch_identity_key_cert_pairs();
+      if (!ca.empty() || !pairs.empty()) {  // the provider refuses to hold nothing
+        o.set_certificate_provider(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(ca, pairs));
+        if (!ca.empty()) o.watch_root_certs();
+        if (!pairs.empty()) o.watch_identity_key_cert_pairs();
+      }
       o.set_verify_server_certs(false);
       o.set_check_call_host(false);
       o.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
