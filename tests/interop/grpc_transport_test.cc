@@ -339,6 +339,24 @@ TEST(GrpcTransportInterop, DeliversEveryBatchByteEqualRoundRobin) {
   EXPECT_EQ(got, want) << "every batch byte-equal";
 }
 
+TEST(GrpcTransportInterop, ManyCallsInFlight) {
+  // Eight calls that each take 300 ms at the collector finish together, not one after another.
+  Peer p(R"({"PostSpans": [{"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300},
+                            {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}]})");
+  std::mt19937 rng(11);
+  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1, 2000ms));
+  // Let the channel connect first, so that the calls do not wait for it.
+  h.emitAndWait(jaegerBatch(100, 1, rng), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 7; ++i) h.emit(jaegerBatch(i, 2, rng), 2);
+  h.waitSettled(5s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  h.close();
+  EXPECT_EQ(h.totals().submitted, 8u);
+  h.expectAccounted();
+  EXPECT_LT(took, 1200ms) << "calls were not concurrent";
+}
+
 TEST(GrpcTransportInterop, UnavailableIsRetried) {
   Peer p(R"({"PostSpans": [{"code": 14, "msg": "busy"}, {"code": 14}, {"code": 14}]})");
   std::mt19937 rng(2);

@@ -80,6 +80,7 @@ struct GrpcTransport::Call final : Tag {
   std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> reader;
   std::atomic<bool> released{false};  // grpc dropped its last reference to the body slice
   bool cancelledByUs = false;
+  Clock::time_point parkedAt{};
   bool orphan = false;                // already handed back (shutdown); only the body remains
   Outcome outcome = Outcome::kFailed;
   FailReason reason = FailReason::kErrorOther;
@@ -88,12 +89,11 @@ struct GrpcTransport::Call final : Tag {
 
 namespace {
 // The body slice's destroy callback: grpc's thread, possibly after Finish (a write still in the
-// transport). The OutCall goes back to the core (which recycles the body) only after this.
+// transport). The OutCall goes back to the core (which recycles the body) only after this. It only
+// sets a flag (no call back into grpc from inside grpc); the I/O loop looks again within 2 ms
+// (nextTimer) while some call waits for it.
 void onSliceRelease(void* user) {
-  auto* c = static_cast<GrpcTransport::Call*>(user);
-  GrpcTransport* self = c->self;
-  c->released.store(true, std::memory_order_release);
-  self->wake();
+  static_cast<GrpcTransport::Call*>(user)->released.store(true, std::memory_order_release);
 }
 }  // namespace
 
@@ -494,7 +494,10 @@ void GrpcTransport::onFinish(Call* c) {
     }
   }
   if (c->released.load(std::memory_order_acquire)) finishCall(c, Clock::now());
-  else parked_.push_back(c);
+  else {
+    c->parkedAt = Clock::now();
+    parked_.push_back(c);
+  }
 }
 
 void GrpcTransport::finishCall(Call* c, Clock::time_point now) {
@@ -514,8 +517,9 @@ void GrpcTransport::releaseParked(bool force) {
     if (c->released.load(std::memory_order_acquire)) {
       if (c->orphan) delete c;
       else finishCall(c, Clock::now());
-    } else if (force && !c->orphan) {
-      // Shutdown, and grpc still holds the body (a write stuck in a dying connection): the core
+    } else if (!c->orphan && (force || Clock::now() - c->parkedAt > std::chrono::seconds(5))) {
+      // Shutdown (or 5 s after Finish), and grpc still holds the body (a write stuck in a dying
+      // connection): the core
       // gets a copy of the same capacity (its accounting counts capacity); the original stays
       // with `c` until grpc lets go.
       std::unique_ptr<OutCall> out = std::move(c->out);
@@ -555,6 +559,8 @@ void GrpcTransport::wake() noexcept {
 }
 
 Clock::time_point GrpcTransport::nextTimer(Clock::time_point now) const {
+  if (std::any_of(parked_.begin(), parked_.end(), [](const Call* c) { return !c->orphan; }))
+    return now + std::chrono::milliseconds(2);
   if (pausedUntil_ > now) return pausedUntil_;
   return Clock::time_point::max();
 }

@@ -30,7 +30,7 @@
 //     pause 50 ms ±10 % (jaeger-agent's backoff, §5.2), doubling while failures continue (≤ 1 s).
 //
 // Threading: every method on the core's I/O thread except wake() and connectedPeers(). grpc's own
-// threads only run the slice release callback (an atomic store + wake()).
+// threads only run the slice release callback (an atomic store).
 #pragma once
 
 #include <atomic>
