@@ -111,8 +111,8 @@ Result<void> Agent::createReporters() {
     to.minPeers = rc.minPeers;
     to.connCheckTimeout = rc.connCheckTimeout;
     gauges = report::TChannelTransport::registerGauges(to, registry_, shards_);
-  } else {
-    conn = report::GrpcTransport::registerMetrics(registry_, protocol);  // §5.3
+  } else if (rc.type == config::ReporterType::kGrpc || !rc.otlp.http) {
+    conn = report::GrpcTransport::registerMetrics(registry_, protocol);  // §5.3 (gRPC channels only)
   }
   for (size_t s = 0; s < shards_; ++s) {
     report::ReporterCore::Options co = coreOptions(s);
