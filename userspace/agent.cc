@@ -250,9 +250,14 @@ Result<void> Agent::createPorts() {
 }
 
 Result<void> Agent::createHttp() {
-  // Sampling over gRPC (api_v2 SamplingManager, §5.4) needs the api_v2 request/JSON codec, not
-  // here yet: in grpc / otlp mode the proxy answers as with no collector.
-  if (!cores_.empty() && cfg_.reporter.type == config::ReporterType::kTChannel) {
+  if (!cores_.empty() && cfg_.reporter.type == config::ReporterType::kGrpc) {
+    // §5.4: GetSamplingStrategy on the same gRPC channels (jaeger-agent: same ClientConn).
+    report::ReporterCore* core = cores_.front();
+    configManager_ = std::make_unique<http::GrpcConfigManager>(
+        [core](std::string_view method, std::vector<uint8_t> req, std::chrono::milliseconds timeout,
+               report::RawCallback cb) { core->call(method, std::move(req), timeout, std::move(cb)); },
+        std::chrono::seconds(1));
+  } else if (!cores_.empty() && cfg_.reporter.type == config::ReporterType::kTChannel) {
     // jaeger-agent v1.17 gave each sampling/baggage RPC a fixed 1 s (configmanager/tchannel).
     report::ReporterCore* core = cores_.front();
     configManager_ = std::make_unique<http::TChannelConfigManager>(
@@ -260,6 +265,7 @@ Result<void> Agent::createHttp() {
                report::RawCallback cb) { core->call(method, std::move(arg3), timeout, std::move(cb)); },
         std::chrono::seconds(1));
   } else {
+    // stdout, and otlp (an OTLP receiver serves no sampling; --sampling.upstream is not here yet, §5.5).
     configManager_ = std::make_unique<http::NoCollectorConfigManager>();
   }
   http::SamplingProxy::Options spo;

@@ -10,6 +10,7 @@ dropped and counted as encoding_not_wired (the api_v2 / OTLP transcoders are not
 the peer receives nothing: no Thrift bytes are ever sent as protobuf. SIGTERM exits 0.
 Usage: grpc_agent_smoke.py <agent-binary> grpc|otlp
 """
+import json
 import os
 import re
 import signal
@@ -67,10 +68,10 @@ def main():
             text = open(log).read()
             if agent.poll() is not None:
                 fail("agent exited: " + text[-2000:])
-            a = re.search(r"admin server :(\d+)", text)
+            a = re.search(r"sampling server :(\d+), admin server :(\d+)", text)
             u = re.search(r"jaeger-binary :(\d+)", text)
-            return (int(a.group(1)), int(u.group(1))) if a and u else None
-        admin, binary = wait_until(started, 10, "agent ready")
+            return (int(a.group(1)), int(a.group(2)), int(u.group(1))) if a and u else None
+        sampling, admin, binary = wait_until(started, 10, "agent ready")
         if "encoding is not wired yet" not in open(log).read():
             fail("the agent does not say that the encoding is not wired")
 
@@ -84,14 +85,23 @@ def main():
             if not re.search(r'jaeger_agent_connection_status_collector_reconnects_total\{protocol="grpc"\} [1-9]',
                              metrics()):
                 fail("reconnects counter did not count the transition to READY")
+        if mode == "grpc":
+            # §5.4: /sampling goes to GetSamplingStrategy on the same channels; the peer answers the
+            # observed §1.5 bytes (probabilistic 0.001).
+            body = urllib.request.urlopen("http://127.0.0.1:%d/sampling?service=svc" % sampling, timeout=5).read()
+            if b'"samplingRate":0.001' not in body or b'PROBABILISTIC' not in body:
+                fail("unexpected /sampling answer: %r" % body)
         payload = open(os.path.join(HERE, "..", "data", "udp_otel.bin"), "rb").read()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.sendto(payload, ("127.0.0.1", binary))
         series = 'jaeger_agent_reporter_batches_dropped_total{protocol="%s",reason="encoding_not_wired"} 1' % mode
         wait_until(lambda: series in metrics(), 5, series)
         time.sleep(0.3)
-        if os.path.exists(out) and os.path.getsize(out) > 0:
-            fail("the peer received something: " + open(out).read()[:500])
+        recs = [json.loads(l) for l in open(out)] if os.path.exists(out) else []
+        if any(r["m"] != "GetSamplingStrategy" for r in recs):
+            fail("the peer received spans: " + json.dumps(recs)[:500])
+        if mode == "grpc" and [r["hex"] for r in recs] != ["0a03737663"]:
+            fail("expected one GetSamplingStrategy(svc): %r" % recs)
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(timeout=15)
         if rc != 0:

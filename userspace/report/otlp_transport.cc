@@ -119,7 +119,7 @@ void OtlpHttpTransport::run(Worker& w) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || w.job; });
-      if (!w.job) return;  // stopping with nothing assigned
+      if (stopping_ || !w.job) return;  // the transport is going away: the core already abortAll()ed
       job = std::move(w.job);
     }
     Done d = perform(w, std::move(job));
@@ -142,7 +142,7 @@ OtlpHttpTransport::Done OtlpHttpTransport::perform(Worker& w, std::unique_ptr<Ou
   w.client->set_read_timeout(budget);
   w.client->set_write_timeout(budget);
 
-  httplib::Headers headers;
+  httplib::Headers headers{{"User-Agent", "jaeger-xdp-agent/" JAGENT_VERSION}};
   for (const auto& [k, v] : opts_.headers) headers.emplace(k, v);
   const std::vector<uint8_t>* body = &call->body;
   if (opts_.gzip && gzipInto(call->body, w.gz)) {
