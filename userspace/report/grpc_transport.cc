@@ -231,6 +231,7 @@ GrpcTransport::~GrpcTransport() {
     }
     pendingWatch = std::any_of(chans_.begin(), chans_.end(), [](auto& c) { return c->watching; });
   }
+  for (auto& ch : chans_) setReady(*ch, false);  // leave the shared connection gauge
   chans_.clear();
   cq_->Shutdown();
   void* tag;
@@ -240,8 +241,9 @@ GrpcTransport::~GrpcTransport() {
     if (t->kind == Tag::Kind::kWake) delete static_cast<WakeTag*>(t);
   }
   // Channels gone: grpc released the body slices (or leaks them rather than free memory it may read).
+  const auto releaseBy = Clock::now() + std::chrono::seconds(1);
   for (Call* c : parked_) {
-    for (int i = 0; i < 200 && !c->released.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!c->released.load() && Clock::now() < releaseBy) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (c->released.load()) delete c;
   }
 }
@@ -553,7 +555,10 @@ void GrpcTransport::abortAll(Clock::time_point now) {
 void GrpcTransport::wake() noexcept {
   if (wakeArmed_.exchange(true, std::memory_order_acq_rel)) return;  // one already on its way
   std::lock_guard lock(wakeMu_);
-  if (shutdown_) return;
+  if (shutdown_) {
+    wakeArmed_.store(false, std::memory_order_release);  // no alarm was set: the destructor must not wait for one
+    return;
+  }
   auto* w = new WakeTag();
   w->alarm.Set(cq_.get(), gpr_time_0(GPR_CLOCK_REALTIME), static_cast<Tag*>(w));
 }
