@@ -104,6 +104,8 @@ class Peer:
                 rec['spans'] = sum(len(ss.spans) for rs in r.resource_spans for ss in rs.scope_spans)
         except Exception as e:  # a decode failure is a test failure, reported by the C++ side
             rec['decode_error'] = str(e)
+        if getattr(self, 'no_log', False):
+            return
         with self.lock:
             self.out.write(json.dumps(rec) + '\n')
             self.out.flush()
@@ -138,10 +140,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--script', default='{}')
     ap.add_argument('--out', required=True)
+    ap.add_argument('--no-log', action='store_true', help='decode but do not record (CPU measurements)')
     ap.add_argument('--tls-cert')
     ap.add_argument('--tls-key')
     args = ap.parse_args()
     peer = Peer(json.loads(args.script), args.out)
+    peer.no_log = args.no_log
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                          options=[('grpc.so_reuseport', 0)])

@@ -7,6 +7,7 @@
 // Each case checks at the peer that every batch arrived byte-equal and at most once, and in the
 // ReporterMetrics counters that sent = delivered + counted exactly (failed by reason, dropped).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -54,7 +55,8 @@ std::string hex(const Bytes& b) {
 // The scripted peer as a child process: PORTS line on stdout, JSON lines in `out`.
 class Peer {
  public:
-  explicit Peer(const std::string& script, const std::string& tlsCert = "", const std::string& tlsKey = "") {
+  explicit Peer(const std::string& script, const std::string& tlsCert = "", const std::string& tlsKey = "",
+                bool noLog = false) {
     char tmpl[] = "/tmp/jg-peer-XXXXXX";
     const int fd = ::mkstemp(tmpl);
     ::close(fd);
@@ -69,7 +71,10 @@ class Peer {
       ::close(in[1]);
       ::close(outp[0]);
       const std::string py = std::string(JG_INTEROP_DIR) + "/grpc_peer.py";
-      if (!tlsCert.empty())
+      if (noLog)
+        ::execl("/usr/bin/python3", "python3", py.c_str(), "--script", script.c_str(), "--out", out_.c_str(),
+                "--no-log", static_cast<char*>(nullptr));
+      else if (!tlsCert.empty())
         ::execl("/usr/bin/python3", "python3", py.c_str(), "--script", script.c_str(), "--out", out_.c_str(),
                 "--tls-cert", tlsCert.c_str(), "--tls-key", tlsKey.c_str(), static_cast<char*>(nullptr));
       else
@@ -641,6 +646,49 @@ TEST(OtlpTransportInterop, HttpCollectorKilledMidStream) {
   auto recs = p.records();
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[1]["hex"], hex(bs[1]));
+}
+
+// Client CPU per batch (not a pass/fail test; run with --gtest_also_run_disabled_tests): 2000
+// api_v2 batches of ~64 KB (and OTLP records of the same size) through the transport to the python
+// peer, this process's user+system CPU divided by the batches (the peer runs in its own process).
+double cpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+TEST(TransportCost, DISABLED_CpuPerBatch) {
+  for (int kind = 0; kind < 3; ++kind) {
+    Peer p("{}", "", "", true);
+    std::mt19937 rng(12);
+    std::vector<Bytes> bs;
+    for (int i = 0; i < 50; ++i) bs.push_back(kind == 0 ? jaegerBatch(i, 230, rng) : otlpRecord(i, 330, rng));
+    std::unique_ptr<Transport> t;
+    if (kind == 0) t = grpcTransport({p.grpcAddr()});
+    OtlpOptions o;
+    o.endpoint = kind == 1 ? p.grpcAddr() : p.httpUrl();
+    o.protocol = kind == 1 ? OtlpOptions::Protocol::kGrpc : OtlpOptions::Protocol::kHttpProtobuf;
+    if (kind != 0) t = otlpTransport(o);
+    Harness h(std::move(t), kind == 0 ? "grpc" : "otlp", coreOpts(kind == 0 ? 1 : 0, 10000ms));
+    h.emitAndWait(bs[0], 1);
+    const double c0 = cpuSeconds();
+    const auto w0 = std::chrono::steady_clock::now();
+    size_t bytes = 0;
+    for (int i = 0; i < 2000; ++i) {
+      const Bytes& b = bs[static_cast<size_t>(i) % bs.size()];
+      bytes += b.size();
+      h.emit(b, 1);
+      while (h.core().reservedBytes() > (16u << 20)) std::this_thread::sleep_for(1ms);
+    }
+    h.waitSettled(120s);
+    const double cpu = cpuSeconds() - c0;
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    h.close();
+    EXPECT_EQ(h.totals().submitted, 2001u);
+    std::printf("%s: %zu batches of %zu bytes avg: client CPU %.1f us/batch, %.2f ms CPU per MB, wall %.2f s\n",
+                kind == 0 ? "grpc api_v2" : kind == 1 ? "otlp grpc" : "otlp http", size_t{2000}, bytes / 2000,
+                cpu * 1e6 / 2000, cpu * 1e3 / (static_cast<double>(bytes) / 1e6), wall);
+  }
 }
 
 TEST(GrpcTransportUnit, ClassifiesStatusesPerReference) {
