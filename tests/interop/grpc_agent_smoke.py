@@ -13,6 +13,7 @@ Usage: grpc_agent_smoke.py <agent-binary> grpc|otlp
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +113,7 @@ def main():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

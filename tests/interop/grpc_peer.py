@@ -22,6 +22,7 @@ import gzip
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def load_pb2():
     sys.path.insert(0, out)
     import jaeger_api_v2_pb2  # noqa: E402
     import otlp_trace_pb2  # noqa: E402
+    shutil.rmtree(out)  # loaded: nothing left behind (the peer may end with os._exit)
     return jaeger_api_v2_pb2, otlp_trace_pb2
 
 
