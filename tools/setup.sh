@@ -12,6 +12,7 @@ BUILD_PKGS=(
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   iproute2 python3 yamllint python3-yaml
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler python3-grpcio python3-protobuf  # gRPC/OTLP transports and their test peers
   gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
   libprotobuf-dev protobuf-compiler  # tests: decode the api_v2/OTLP transcoders' output
 )

@@ -2,9 +2,14 @@
 
 #include <sched.h>
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "common/net.h"
+#include "common/rate_limited_log.h"
+#include "report/grpc_transport.h"
+#include "report/otlp_transport.h"
 #include "report/stdout_reporter.h"
 #include "report/tchannel_transport.h"
 
@@ -40,31 +45,92 @@ Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& cfg) {
 }
 
 Result<void> Agent::createReporters() {
-  if (cfg_.reporter.hostPorts.empty()) {
-    spdlog::info("no collector configured (--reporter.tchannel.host-port): printing received batches to stdout");
+  const config::ReporterConfig& rc = cfg_.reporter;
+  if (rc.type == config::ReporterType::kStdout) {
+    spdlog::info("no collector configured (--reporter.tchannel.host-port, --reporter.grpc.host-port or "
+                 "--reporter.otlp.endpoint): printing received batches to stdout");
     reporters_.push_back(std::make_unique<report::StdoutReporter>());
     return {};
   }
-  reporterMetrics_ = std::make_unique<report::ReporterMetrics>(registry_, "tchannel");
-  report::TChannelTransport::Options to;
-  to.hostPorts = cfg_.reporter.hostPorts;
-  to.minPeers = cfg_.reporter.minPeers;
-  to.connCheckTimeout = cfg_.reporter.connCheckTimeout;
-  const auto gauges = report::TChannelTransport::registerGauges(to, registry_, shards_);
-  for (size_t s = 0; s < shards_; ++s) {
-    auto t = report::TChannelTransport::create(to, gauges);
-    if (!t) return Unexpected(t.error());
+  const char* protocol = rc.type == config::ReporterType::kTChannel ? "tchannel"
+                         : rc.type == config::ReporterType::kGrpc   ? "grpc"
+                                                                    : "otlp";
+  reporterMetrics_ = std::make_unique<report::ReporterMetrics>(registry_, protocol);
+  auto coreOptions = [&](size_t s) {
     report::ReporterCore::Options co;
-    co.batchMaxBytes = cfg_.reporter.batchMaxBytes;
-    co.batchMaxDelay = cfg_.reporter.batchMaxDelay;
+    co.batchMaxBytes = rc.batchMaxBytes;
+    co.batchMaxDelay = rc.batchMaxDelay;
     // The queue bound is the agent's: each shard gets its share.
-    co.queueMaxBytes = std::max<size_t>(cfg_.reporter.queueMaxBytes / shards_, 2 * cfg_.reporter.batchMaxBytes);
-    co.reportTimeout = cfg_.reporter.reportTimeout;
+    co.queueMaxBytes = std::max<size_t>(rc.queueMaxBytes / shards_, 2 * rc.batchMaxBytes);
+    co.reportTimeout = rc.reportTimeout;
     co.threadName = fmt::format("report-{}", s);
-    auto core = std::make_unique<report::ReporterCore>(co, std::move(*t), *reporterMetrics_);
+    return co;
+  };
+  auto tlsOf = [](const config::TlsConfig& t) {
+    report::TlsOptions o;
+    o.enabled = t.enabled;
+    o.ca = t.ca;
+    o.cert = t.cert;
+    o.key = t.key;
+    o.serverName = t.serverName;
+    o.skipHostVerify = t.skipHostVerify;
+    return o;
+  };
+  std::optional<report::TChannelTransport::PeerGauges> gauges;
+  report::GrpcTransport::ConnMetrics conn;
+  if (rc.type == config::ReporterType::kTChannel) {
+    report::TChannelTransport::Options to;
+    to.hostPorts = rc.hostPorts;
+    to.minPeers = rc.minPeers;
+    to.connCheckTimeout = rc.connCheckTimeout;
+    gauges = report::TChannelTransport::registerGauges(to, registry_, shards_);
+  } else if (rc.type == config::ReporterType::kGrpc || !rc.otlp.http) {
+    conn = report::GrpcTransport::registerMetrics(registry_, protocol);  // §5.3 (gRPC channels only)
+  }
+  for (size_t s = 0; s < shards_; ++s) {
+    report::ReporterCore::Options co = coreOptions(s);
+    std::unique_ptr<report::Transport> transport;
+    if (rc.type == config::ReporterType::kTChannel) {
+      report::TChannelTransport::Options to;
+      to.hostPorts = rc.hostPorts;
+      to.minPeers = rc.minPeers;
+      to.connCheckTimeout = rc.connCheckTimeout;
+      auto t = report::TChannelTransport::create(to, *gauges);
+      if (!t) return Unexpected(t.error());
+      transport = std::move(*t);
+    } else if (rc.type == config::ReporterType::kGrpc) {
+      // api_v2 PostSpans carries one Batch per request (§1.2); retry.max = attempts in total (§5.2).
+      report::GrpcTransport::Options go;
+      go.mode = report::GrpcTransport::Mode::kJaegerPostSpans;
+      go.hostPorts = rc.grpc.hostPorts;
+      go.tls = tlsOf(rc.grpc.tls);
+      auto t = report::GrpcTransport::create(go, conn);
+      if (!t) return withContext(t.error(), "--reporter.grpc.host-port");
+      transport = std::move(*t);
+      co.maxBatchesPerCall = 1;
+      co.maxAttempts = rc.grpc.retryMax;
+    } else {
+      report::OtlpOptions oo;
+      oo.protocol = rc.otlp.http ? report::OtlpOptions::Protocol::kHttpProtobuf : report::OtlpOptions::Protocol::kGrpc;
+      oo.endpoint = rc.otlp.endpoint;
+      oo.headers = rc.otlp.headers;
+      oo.gzip = rc.otlp.gzip;
+      oo.timeout = rc.otlp.timeout;
+      oo.tls = tlsOf(rc.otlp.tls);
+      auto t = report::createOtlpTransport(oo, conn);
+      if (!t) return withContext(t.error(), "--reporter.otlp.endpoint");
+      transport = std::move(*t);
+      co.maxBatchesPerCall = 0;  // ResourceSpans records concatenate into one request (§3.10)
+      co.reportTimeout = rc.otlp.timeout;
+    }
+    auto core = std::make_unique<report::ReporterCore>(co, std::move(transport), *reporterMetrics_);
     cores_.push_back(core.get());
     reporters_.push_back(std::move(core));
   }
+  // What the decode stages emit for this transport.
+  encoding_ = rc.type == config::ReporterType::kGrpc   ? decode::Encoding::kApiV2
+              : rc.type == config::ReporterType::kOtlp ? decode::Encoding::kOtlp
+                                                       : decode::Encoding::kThriftBinary;
   return {};
 }
 
@@ -96,7 +162,6 @@ Result<void> Agent::createPorts() {
     }));
   }
   for (size_t s = 0; s < shards_; ++s) {
-    report::Reporter& reporter = *reporters_[s % reporters_.size()];
     std::vector<receive::UringReceiver::Socket> socks;
     std::vector<pipeline::DecodeStage*> shardStages;  // by socket index
     for (size_t i = 0; i < nPorts; ++i) {
@@ -107,7 +172,8 @@ Result<void> Agent::createPorts() {
       so.protocol = pc.protocol;
       so.agentTags = cfg_.agentTags;
       so.clientStats = clientStats_.get();
-      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i], reporter);
+      so.encoding = encoding_;
+      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i], stageReporter(s));
       receive::UringReceiver::Options ro;
       ro.name = pc.name;
       ro.bind = binds[i];
@@ -164,8 +230,9 @@ Result<void> Agent::createPorts() {
       so.agentTags = cfg_.agentTags;
       so.clientStats = clientStats_.get();
       so.concurrent = true;  // one AF_XDP thread per rx queue
+      so.encoding = encoding_;
       auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
-                                                           *reporters_[i % reporters_.size()]);
+                                                           stageReporter(i));
       const auto sock = static_cast<size_t>(socketOf_[0][i]);
       stage->setPort(receivers_[0]->boundPort(sock));
       receive::XdpPort xp{receivers_[0]->fd(sock), stage.get(), pc.model, pc.protocolName, portCounters_[i].get(), {}};
@@ -197,7 +264,14 @@ Result<void> Agent::createPorts() {
 }
 
 Result<void> Agent::createHttp() {
-  if (!cores_.empty()) {
+  if (!cores_.empty() && cfg_.reporter.type == config::ReporterType::kGrpc) {
+    // §5.4: GetSamplingStrategy on the same gRPC channels (jaeger-agent: same ClientConn).
+    report::ReporterCore* core = cores_.front();
+    configManager_ = std::make_unique<http::GrpcConfigManager>(
+        [core](std::string_view method, std::vector<uint8_t> req, std::chrono::milliseconds timeout,
+               report::RawCallback cb) { core->call(method, std::move(req), timeout, std::move(cb)); },
+        std::chrono::seconds(1));
+  } else if (!cores_.empty() && cfg_.reporter.type == config::ReporterType::kTChannel) {
     // jaeger-agent v1.17 gave each sampling/baggage RPC a fixed 1 s (configmanager/tchannel).
     report::ReporterCore* core = cores_.front();
     configManager_ = std::make_unique<http::TChannelConfigManager>(
@@ -205,6 +279,7 @@ Result<void> Agent::createHttp() {
                report::RawCallback cb) { core->call(method, std::move(arg3), timeout, std::move(cb)); },
         std::chrono::seconds(1));
   } else {
+    // stdout, and otlp (an OTLP receiver serves no sampling; --sampling.upstream is not here yet, §5.5).
     configManager_ = std::make_unique<http::NoCollectorConfigManager>();
   }
   http::SamplingProxy::Options spo;
@@ -224,7 +299,9 @@ Result<void> Agent::createHttp() {
   ao.hostPort = cfg_.adminHostPort;
   ao.readTimeout = cfg_.http.readTimeout;
   ao.maxRequestBytes = cfg_.http.maxRequestBytes;
-  const int configured = static_cast<int>(cfg_.reporter.hostPorts.size());
+  const int configured = cfg_.reporter.type == config::ReporterType::kGrpc   ? static_cast<int>(cfg_.reporter.grpc.hostPorts.size())
+                         : cfg_.reporter.type == config::ReporterType::kOtlp ? 1
+                                                                              : static_cast<int>(cfg_.reporter.hostPorts.size());
   // Readiness: collectors that every shard can reach (the least connected shard's count).
   ao.collectors = [cores = cores_, configured] {
     int connected = cores.empty() ? 0 : configured;

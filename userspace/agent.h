@@ -67,6 +67,8 @@ class Agent {
   // One reporter per shard; `cores_` are the same objects when forwarding (empty in stdout mode).
   std::vector<std::unique_ptr<report::Reporter>> reporters_;
   std::vector<report::ReporterCore*> cores_;
+  decode::Encoding encoding_ = decode::Encoding::kThriftBinary;  // what the stages emit (the transport's)
+  [[nodiscard]] report::Reporter& stageReporter(size_t shard) { return *reporters_[shard % reporters_.size()]; }
   std::vector<std::unique_ptr<pipeline::PortMetrics>> portMetrics_;    // per UDP port
   std::vector<std::unique_ptr<pipeline::DecodeStage>> stages_;         // per (port, shard), and per XDP port
   std::vector<std::unique_ptr<receive::UdpCounters>> portCounters_;    // per UDP port, shared by its shards

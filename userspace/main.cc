@@ -46,9 +46,20 @@ int main(int argc, char** argv) {
   spdlog::info("http: sampling server :{}, admin server :{}", (*agent)->samplingPort(), (*agent)->adminPort());
   spdlog::info("agent ready: UDP zipkin-compact :{}, jaeger-compact :{}, jaeger-binary :{}; {}", (*agent)->udpPort(0),
                (*agent)->udpPort(1), (*agent)->udpPort(2),
-               cfg->reporter.hostPorts.empty() ? std::string("no collector configured, batches are printed to stdout "
-                                                             "(set --reporter.tchannel.host-port=host:14267 to forward)")
-                                               : "forwarding to " + fmt::format("{}", fmt::join(cfg->reporter.hostPorts, ",")));
+               [&]() -> std::string {
+                 const auto& r = cfg->reporter;
+                 switch (r.type) {
+                   case jagent::config::ReporterType::kTChannel:
+                     return "forwarding over tchannel to " + fmt::format("{}", fmt::join(r.hostPorts, ","));
+                   case jagent::config::ReporterType::kGrpc:
+                     return "reporter grpc (api_v2) to " + fmt::format("{}", fmt::join(r.grpc.hostPorts, ","));
+                   case jagent::config::ReporterType::kOtlp:
+                     return fmt::format("reporter otlp ({}) to {}", r.otlp.http ? "http/protobuf" : "grpc", r.otlp.endpoint);
+                   case jagent::config::ReporterType::kStdout: break;
+                 }
+                 return "no collector configured, batches are printed to stdout (set --reporter.tchannel.host-port, "
+                        "--reporter.grpc.host-port or --reporter.otlp.endpoint to forward)";
+               }());
 
   int sig = 0;
   sigwait(&signals, &sig);

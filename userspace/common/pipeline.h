@@ -143,6 +143,8 @@ struct EncodedBatch {
   std::span<const uint8_t> bytes;            // binary Batch struct, or N binary zipkin Span structs
   const BatchSummary* summary = nullptr;
   uint16_t port = 0;                         // local UDP port it arrived on (for logs)
+  uint32_t spansDropped = 0;                 // of summary->spans, left out by the encoder (counted there)
+  [[nodiscard]] uint32_t spans() const noexcept { return summary ? summary->spans - spansDropped : 0; }
 };
 
 }  // namespace jagent

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 
 namespace jagent::config {
 namespace {
@@ -35,6 +36,141 @@ std::vector<std::string> splitCommaList(std::string_view s) {
     start = end + 1;
   }
   return out;
+}
+
+const char* envOr(const char* specific, const char* general) {
+  const char* v = std::getenv(specific);
+  if (v && *v) return v;
+  v = std::getenv(general);
+  return v && *v ? v : nullptr;
+}
+
+Result<void> checkTls(const TlsConfig& t, const char* prefix) {
+  // J67: any tls.* value while tls.enabled=false is a startup error (§5.1).
+  if (!t.enabled && (!t.ca.empty() || !t.cert.empty() || !t.key.empty() || !t.serverName.empty() || t.skipHostVerify))
+    return makeError(fmt::format("{}.tls.* options are set but {}.tls.enabled is false", prefix, prefix));
+  if (t.cert.empty() != t.key.empty()) return makeError(fmt::format("{}.tls.cert and .tls.key go together", prefix));
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> parseHeaders(std::string_view s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto pct = [](std::string_view v) {
+    std::string r;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '%' && i + 2 < v.size() + 0 && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+        r += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else {
+        r += v[i];
+      }
+    }
+    return r;
+  };
+  for (const std::string& item : splitCommaList(s)) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return makeError(fmt::format("invalid header '{}': want key=value", item));
+    out.emplace_back(trim(std::string_view(item).substr(0, eq)), pct(trim(std::string_view(item).substr(eq + 1))));
+  }
+  return out;
+}
+
+namespace {
+// Picks the reporter and fills the gRPC / OTLP settings: flags (and their viper env names) first,
+// then the OTEL_EXPORTER_OTLP_* variables for OTLP (§4.5).
+Result<void> resolveReporter(const CLI::App& app, ReporterConfig& r, const std::string& type,
+                             const std::string& grpcHostPorts, std::string otlpEndpoint, std::string otlpProtocol,
+                             std::string otlpHeaders, std::string otlpCompression, std::string otlpTimeout) {
+  r.grpc.hostPorts = splitCommaList(grpcHostPorts);
+  if (type.empty()) {
+    std::vector<std::string> set;
+    if (!r.hostPorts.empty()) set.push_back("--reporter.tchannel.host-port");
+    if (!r.grpc.hostPorts.empty()) set.push_back("--reporter.grpc.host-port");
+    if (!otlpEndpoint.empty()) set.push_back("--reporter.otlp.endpoint");
+    if (set.size() > 1)
+      return makeError(fmt::format("{} are set: choose one collector protocol with --reporter.type",
+                                   fmt::join(set, " and ")));
+    r.type = !r.hostPorts.empty()        ? ReporterType::kTChannel
+             : !r.grpc.hostPorts.empty() ? ReporterType::kGrpc
+             : !otlpEndpoint.empty()     ? ReporterType::kOtlp
+                                         : ReporterType::kStdout;
+  } else {
+    r.type = type == "tchannel" ? ReporterType::kTChannel : type == "grpc" ? ReporterType::kGrpc : ReporterType::kOtlp;
+  }
+  (void)app;
+  if (r.type == ReporterType::kTChannel && r.hostPorts.empty())
+    return makeError("--reporter.type=tchannel needs --reporter.tchannel.host-port");
+  if (r.type == ReporterType::kGrpc) {
+    if (r.grpc.hostPorts.empty()) return makeError("--reporter.type=grpc needs --reporter.grpc.host-port");
+    if (auto ok = checkTls(r.grpc.tls, "--reporter.grpc"); !ok) return ok;
+  }
+  if (r.type != ReporterType::kOtlp) return {};
+
+  OtlpReporterConfig& o = r.otlp;
+  if (otlpProtocol.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) otlpProtocol = v;
+  if (otlpProtocol.empty()) otlpProtocol = "grpc";
+  if (otlpProtocol != "grpc" && otlpProtocol != "http/protobuf")
+    return makeError(fmt::format("OTLP protocol '{}' is not supported (grpc, http/protobuf)", otlpProtocol));
+  o.http = otlpProtocol == "http/protobuf";
+  if (!otlpEndpoint.empty()) {
+    o.endpoint = otlpEndpoint;
+    if (o.http) {
+      while (o.endpoint.ends_with('/')) o.endpoint.pop_back();
+      o.endpoint += "/v1/traces";  // a base URL, as OTEL_EXPORTER_OTLP_ENDPOINT (§4.5)
+    }
+  } else if (const char* t = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); t && *t) {
+    o.endpoint = t;  // per-signal: used as is (an empty path becomes /)
+    if (o.http && o.endpoint.find('/', o.endpoint.find("://") == std::string::npos ? 0 : o.endpoint.find("://") + 3) ==
+                      std::string::npos)
+      o.endpoint += "/";
+  } else if (const char* e = std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e && *e) {
+    o.endpoint = e;
+    if (o.http) {
+      while (o.endpoint.ends_with('/')) o.endpoint.pop_back();
+      o.endpoint += "/v1/traces";
+    }
+  } else {
+    return makeError("--reporter.type=otlp needs --reporter.otlp.endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT)");
+  }
+  if (o.http && !o.endpoint.starts_with("http://") && !o.endpoint.starts_with("https://"))
+    return makeError(fmt::format("OTLP/HTTP endpoint '{}' must be an http:// or https:// URL", o.endpoint));
+  if (otlpHeaders.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) otlpHeaders = v;
+  auto h = parseHeaders(otlpHeaders);
+  if (!h) return withContext(h.error(), "--reporter.otlp.headers");
+  o.headers = std::move(*h);
+  if (otlpCompression.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) otlpCompression = v;
+  if (!otlpCompression.empty() && otlpCompression != "none" && otlpCompression != "gzip")
+    return makeError(fmt::format("OTLP compression '{}' is not supported (none, gzip)", otlpCompression));
+  o.gzip = otlpCompression == "gzip";
+  if (!otlpTimeout.empty()) {
+    auto d = parseDuration(otlpTimeout);
+    if (!d) return withContext(d.error(), "--reporter.otlp.timeout");
+    o.timeout = *d;
+  } else if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
+    char* end = nullptr;
+    const long ms = std::strtol(v, &end, 10);
+    if (!end || *end || ms <= 0) return makeError(fmt::format("OTEL_EXPORTER_OTLP_TIMEOUT '{}': milliseconds", v));
+    o.timeout = milliseconds(ms);
+  }
+  if (o.timeout.count() <= 0) return makeError("--reporter.otlp.timeout must be positive");
+  // TLS: flags, then OTEL_EXPORTER_OTLP_{CERTIFICATE,CLIENT_KEY,CLIENT_CERTIFICATE}; an https://
+  // endpoint turns TLS on, OTEL_EXPORTER_OTLP_INSECURE=true keeps a scheme-less gRPC target clear.
+  TlsConfig& t = o.tls;
+  if (t.ca.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) t.ca = v;
+  if (t.cert.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")) t.cert = v;
+  if (t.key.empty())
+    if (const char* v = envOr("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")) t.key = v;
+  if (o.endpoint.starts_with("https://")) t.enabled = true;
+  if (!t.enabled && (!t.ca.empty() || !t.cert.empty())) t.enabled = !o.endpoint.starts_with("http://");
+  return checkTls(t, "--reporter.otlp");
 }
 
 }  // namespace
@@ -220,6 +356,60 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
                      "how many services' sampling strategies are cached (least recently used evicted; 0 = no cache)")->capture_default_str(),
       "http-server.sampling-cache-size");
 
+  // --- gRPC (api_v2) and OTLP reporters (modern-collectors.md §5.1, §4.3, §4.5).
+  std::string reporterType, grpcHostPorts, otlpEndpoint, otlpProtocol, otlpHeaders, otlpCompression, otlpTimeout;
+  opt(app.add_option("--reporter.type", reporterType,
+                     "collector protocol: tchannel, grpc (Jaeger api_v2 PostSpans) or otlp; default: the one whose "
+                     "endpoint flag is set (none: print batches to stdout)")
+          ->check(CLI::IsMember({"tchannel", "grpc", "otlp"})),
+      "reporter.type");
+  opt(app.add_option("--reporter.grpc.host-port", grpcHostPorts,
+                     "comma-separated host:port list of Jaeger collectors' gRPC endpoints (14250); each name is "
+                     "resolved and every address gets calls (round robin)"),
+      "reporter.grpc.host-port");
+  opt(app.add_option("--reporter.grpc.retry.max", cfg.reporter.grpc.retryMax,
+                     "attempts per batch in total (retries of UNAVAILABLE / RESOURCE_EXHAUSTED answers)")
+          ->capture_default_str()->check(CLI::Range(1, 100)),
+      "reporter.grpc.retry.max");
+  opt(app.add_option("--reporter.grpc.discovery.min-peers", cfg.reporter.grpc.minPeers,
+                     "accepted for compatibility (no effect with a static host-port list, as in jaeger-agent)")
+          ->capture_default_str(),
+      "reporter.grpc.discovery.min-peers");
+  auto tlsFlags = [&](const std::string& p, config::TlsConfig& t) {
+    opt(app.add_flag("--" + p + ".tls.enabled", t.enabled, "enable TLS when talking to the remote server(s)"),
+        p + ".tls.enabled");
+    opt(app.add_option("--" + p + ".tls.ca", t.ca, "path to a TLS CA file used to verify the remote server(s) "
+                       "(default: the system trust store)"), p + ".tls.ca");
+    opt(app.add_option("--" + p + ".tls.cert", t.cert, "path to a TLS client certificate file"), p + ".tls.cert");
+    opt(app.add_option("--" + p + ".tls.key", t.key, "path to the TLS client key file"), p + ".tls.key");
+    opt(app.add_option("--" + p + ".tls.server-name", t.serverName,
+                       "override the TLS server name expected in the certificate of the remote server(s)"),
+        p + ".tls.server-name");
+    opt(app.add_flag("--" + p + ".tls.skip-host-verify", t.skipHostVerify,
+                     "(insecure) skip verifying the remote server's certificate chain and host name"),
+        p + ".tls.skip-host-verify");
+  };
+  tlsFlags("reporter.grpc", cfg.reporter.grpc.tls);
+  opt(app.add_option("--reporter.otlp.endpoint", otlpEndpoint,
+                     "OTLP receiver: for grpc host:port or an http(s):// URL (4317); for http/protobuf a base URL to "
+                     "which /v1/traces is appended (4318). Fallback: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT"),
+      "reporter.otlp.endpoint");
+  opt(app.add_option("--reporter.otlp.protocol", otlpProtocol,
+                     "grpc or http/protobuf (default grpc; fallback OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL)")
+          ->check(CLI::IsMember({"grpc", "http/protobuf"})),
+      "reporter.otlp.protocol");
+  opt(app.add_option("--reporter.otlp.headers", otlpHeaders,
+                     "k1=v1,k2=v2 sent with every export (fallback OTEL_EXPORTER_OTLP_[TRACES_]HEADERS)"),
+      "reporter.otlp.headers");
+  opt(app.add_option("--reporter.otlp.compression", otlpCompression,
+                     "none or gzip (default none; fallback OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION)")
+          ->check(CLI::IsMember({"none", "gzip"})),
+      "reporter.otlp.compression");
+  opt(app.add_option("--reporter.otlp.timeout", otlpTimeout,
+                     "deadline of each export (default 10s; fallback OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT in ms)"),
+      "reporter.otlp.timeout");
+  tlsFlags("reporter.otlp", cfg.reporter.otlp.tls);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -232,6 +422,10 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
 
   if (hostPorts.empty()) hostPorts = collectorHostPortAlias;
   cfg.reporter.hostPorts = splitCommaList(hostPorts);
+  if (auto ok = resolveReporter(app, cfg.reporter, reporterType, grpcHostPorts, otlpEndpoint, otlpProtocol, otlpHeaders,
+                                otlpCompression, otlpTimeout);
+      !ok)
+    return Unexpected(ok.error());
   if (adminHttpPortLegacy > 0 && app.count("--admin.http.host-port") == 0)
     cfg.adminHostPort = fmt::format(":{}", adminHttpPortLegacy);
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string_view>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -44,8 +45,40 @@ struct ProcessorConfig {
   int socketBufferSize = 8 << 20;
 };
 
+// TLS of a gRPC / OTLP reporter (`--reporter.grpc.tls.*`, `--reporter.otlp.tls.*`,
+// modern-collectors.md §5.1).
+struct TlsConfig {
+  bool enabled = false;
+  std::string ca, cert, key, serverName;
+  bool skipHostVerify = false;
+};
+
+// `--reporter.type` (§5.1; with none given, the transport whose endpoint is set).
+enum class ReporterType : uint8_t { kStdout, kTChannel, kGrpc, kOtlp };
+
+// jaeger-agent's gRPC reporter (§5.1).
+struct GrpcReporterConfig {
+  std::vector<std::string> hostPorts;        // --reporter.grpc.host-port
+  int retryMax = 3;                          // total attempts (go-grpc-middleware WithMax, §5.2)
+  int minPeers = 3;                          // accepted; no effect with a static list (as jaeger-agent)
+  TlsConfig tls;
+};
+
+// OTLP exporter (§4.3, §4.5).
+struct OtlpReporterConfig {
+  std::string endpoint;                      // grpc: host:port or http(s)://host:port; http: the full traces URL
+  bool http = false;                         // --reporter.otlp.protocol=http/protobuf
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool gzip = false;
+  milliseconds timeout{10'000};              // per export (OTEL_EXPORTER_OTLP_TIMEOUT default)
+  TlsConfig tls;
+};
+
 struct ReporterConfig {
-  std::vector<std::string> hostPorts;        // empty = no collector: stdout reporter
+  ReporterType type = ReporterType::kStdout;
+  GrpcReporterConfig grpc;
+  OtlpReporterConfig otlp;
+  std::vector<std::string> hostPorts;        // TChannel collectors; empty = no collector: stdout reporter
   milliseconds reportTimeout{1000};          // TChannel ttl and deadline of each call
   int minPeers = 3;
   milliseconds connCheckTimeout{250};
@@ -92,6 +125,8 @@ struct AgentConfig {
 [[nodiscard]] Result<AgentConfig> parse(int argc, const char* const* argv);
 
 // Helpers exposed for tests.
+// `k1=v1,k2=v2` (OTEL_EXPORTER_OTLP_HEADERS syntax, values percent-decoded).
+[[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> parseHeaders(std::string_view s);
 [[nodiscard]] Result<milliseconds> parseDuration(std::string_view s);          // Go syntax: 1s, 250ms, 1m30s, 1.5s
 [[nodiscard]] Result<std::vector<AgentTag>> parseAgentTags(std::string_view s,
                                                                    const std::function<const char*(const char*)>& getenv);

@@ -32,6 +32,11 @@ class BatchEncoder {
   [[nodiscard]] virtual RejectReason transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept = 0;
   // The encoded batch (see each encoding's header for what exactly).
   [[nodiscard]] virtual std::span<const uint8_t> output() const noexcept = 0;
+  // What the reporter appends to a call body for this encoding: the batch as its transport
+  // concatenates it. TBinary: output() (a list<Batch> element); api_v2: output() (the gRPC
+  // transport frames each call's one Batch as PostSpansRequest); OTLP: output() framed as one
+  // ExportTraceServiceRequest.resource_spans record, so records concatenate into a request.
+  [[nodiscard]] virtual std::span<const uint8_t> wireRecord() const noexcept { return output(); }
   [[nodiscard]] virtual const BatchSummary& summary() const noexcept = 0;
   // Spans the encoder left out of an accepted batch (api_v2: timestamps gogo cannot marshal;
   // OTLP: blank spans, as the Collector skips them). 0 for kThriftBinary.

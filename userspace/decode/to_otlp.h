@@ -44,6 +44,7 @@ class OtlpTranscoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> resourceSpansRecord() const noexcept {
     return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
   }
+  [[nodiscard]] std::span<const uint8_t> wireRecord() const noexcept override { return resourceSpansRecord(); }
   [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
   [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
 

@@ -59,6 +59,29 @@ class TChannelConfigManager final : public ConfigManager {
   std::chrono::milliseconds timeout_;
 };
 
+// Upstream over Jaeger api_v2 gRPC (modern-collectors.md §5.4): `GetSamplingStrategy` on the
+// reporter's gRPC channels (ReporterCore::call with report::GrpcTransport), request
+// `SamplingStrategyParameters{serviceName = 1}`, answer decoded from the §1.5 field table. Baggage
+// restrictions have no gRPC method (jaeger-agent's gRPC manager does not serve them either).
+class GrpcConfigManager final : public ConfigManager {
+ public:
+  using RawCall = TChannelConfigManager::RawCall;
+  GrpcConfigManager(RawCall call, std::chrono::milliseconds timeout) : call_(std::move(call)), timeout_(timeout) {}
+
+  Result<SamplingStrategyResponse> getSamplingStrategy(const std::string& service) override;
+  Result<std::vector<BaggageRestriction>> getBaggageRestrictions(const std::string&) override {
+    return upstreamError("baggage restrictions are not available over gRPC");
+  }
+
+ private:
+  RawCall call_;
+  std::chrono::milliseconds timeout_;
+};
+
+// api_v2 `SamplingStrategyResponse` bytes (§1.5) → the proxy's response struct.
+[[nodiscard]] Result<SamplingStrategyResponse> decodeApiV2SamplingStrategy(std::span<const uint8_t> bytes);
+inline constexpr std::string_view kGrpcGetSamplingStrategy = "/jaeger.api_v2.SamplingManager/GetSamplingStrategy";
+
 // Stdout mode: there is no collector to ask.
 class NoCollectorConfigManager final : public ConfigManager {
  public:

@@ -16,7 +16,10 @@ PortMetrics::PortMetrics(metrics::Registry& registry, const std::string& model, 
                                      {{"model", model}, {"protocol", protocol}})),
       handlerErrors(registry.counter("jaeger_agent_thrift_udp_t_processor_handler_errors",
                                      "Datagrams the processor could not decode (any reason)",
-                                     {{"model", model}, {"protocol", protocol}})) {
+                                     {{"model", model}, {"protocol", protocol}})),
+      spansNotEncodable(registry.counter("jaeger_agent_decode_spans_dropped",
+                                         "Spans of accepted batches the output encoding cannot carry, by reason",
+                                         {{"model", model}, {"protocol", protocol}, {"reason", "not_encodable"}})) {
   for (int r = 1; r < static_cast<int>(RejectReason::kCount); ++r)
     rejects.push_back(&registry.counter(
         "jaeger_agent_decode_rejected", "Datagrams rejected by the decoder, by reason",
@@ -59,7 +62,9 @@ void DecodeStage::process(Datagram& d) noexcept {
   metrics_.batchesReceived.inc();
   metrics_.spansReceived.inc(s.spans);
   if (opts_.clientStats) opts_.clientStats->observe(s);
-  reporter_.emit(EncodedBatch{s.format, encoder_->output(), &s, port_});
+  const uint32_t dropped = encoder_->spansDropped();
+  if (dropped > 0) metrics_.spansNotEncodable.inc(dropped);
+  reporter_.emit(EncodedBatch{s.format, encoder_->wireRecord(), &s, port_, dropped});
 }
 
 }  // namespace jagent::pipeline

@@ -36,6 +36,9 @@ struct PortMetrics {
   metrics::Counter& spansReceived;
   metrics::Counter& handlerErrors;
   std::vector<metrics::Counter*> rejects;  // by RejectReason - 1
+  // Spans of accepted batches that the encoding cannot carry (api_v2: times gogo cannot marshal;
+  // OTLP: blank spans the Collector would skip), so received = forwarded + dropped still holds.
+  metrics::Counter& spansNotEncodable;
 };
 
 class DecodeStage final : public DatagramSink {

@@ -138,7 +138,7 @@ void ReporterCore::unreserve(size_t bytes) noexcept {
 void ReporterCore::emit(const EncodedBatch& batch) noexcept {
   ReporterMetrics::PerFormat& m = metrics_.of(batch.format);
   const size_t size = batch.bytes.size();
-  const uint32_t spans = batch.summary ? batch.summary->spans : 0;
+  const uint32_t spans = batch.spans();
   const uint32_t items = batch.format == Format::kJaeger ? 1 : spans;
   bool doWake = false;
   {
