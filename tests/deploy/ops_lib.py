@@ -228,3 +228,38 @@ def by_labels(expr):
     for m in re.finditer(r"by \(([^)]*)\) \((?:rate\()?\s*(jaeger_agent_\w+)", expr):
         out.append((m.group(2), {x.strip() for x in m.group(1).split(",") if x.strip()}))
     return out
+
+
+# --- a fresh Debian root (debootstrap), cached ---------------------------------------------------------
+
+DEBIAN_MIRROR = os.environ.get("OPS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+def minbase_tarball(cache_dir, timeout=600):
+    """A `debootstrap --variant=minbase bookworm` root as a tarball in cache_dir (build/ops-cache),
+    made once (~45 s here) and reused: the .deb test unpacks it into a fresh directory each run, the
+    image test imports it as the Dockerfile's base images. Skips when debootstrap is missing or the
+    mirror cannot be reached (the only reasons it cannot be made)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    tarball = os.path.join(cache_dir, "bookworm-minbase.tar")
+    if os.path.exists(tarball):
+        return tarball
+    if not shutil.which("debootstrap"):
+        dl.skip("debootstrap not installed (tools/setup.sh installs it)")
+    tmp = tempfile.mkdtemp(prefix="jp-debootstrap-", dir=cache_dir)
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", tmp, DEBIAN_MIRROR],
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            log = (r.stdout + r.stderr)[-2000:]
+            if "Failed getting release file" in log or "Couldn't download" in log or "Temporary failure" in log:
+                dl.skip(f"cannot reach the Debian mirror {DEBIAN_MIRROR}: {log.strip().splitlines()[-1]}")
+            dl.fail(f"debootstrap failed:\n{log}")
+        os.chmod(tmp, 0o755)  # the root's / (mkdtemp made it 0700)
+        subprocess.run(["tar", "-C", tmp, "-cf", tarball + ".part", "."], check=True, timeout=300)
+        os.rename(tarball + ".part", tarball)
+        dl.log(f"debootstrap --variant=minbase bookworm: {time.monotonic() - t0:.0f}s, cached as {tarball}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tarball
