@@ -37,7 +37,10 @@ class Node:
     own bpffs at /sys/fs/bpf in a private mount namespace held by a sleeping process; `spawn`
     runs a process in the node's network and mount namespaces (nsenter)."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, host_cgroups=False):
+        # host_cgroups: bind the host's /sys/fs/cgroup into the node's fresh /sys (container runtimes
+        # need it; `ip netns exec` mounts a sysfs without it).
+        self.host_cgroups = host_cgroups
         pid = os.getpid()
         self.ns, self.cli_ns = f"jp-{tag}-node-{pid}", f"jp-{tag}-cli-{pid}"
         self.holder, self.procs, self.ok = None, [], False
@@ -54,9 +57,13 @@ class Node:
             dl.run(["ip", "-n", ns, "link", "set", "lo", "up"])
             dl.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0"])
             dl.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        # A default route on the node, so XDP_INTERFACES=auto (the default-route NIC) finds eth0.
+        dl.run(["ip", "-n", self.ns, "route", "add", "default", "via", CLIENT_IP])
+        cg = "".join(f" && mkdir -p {mp} && mount -t {fs} -o {opts} {src} {mp}" for src, mp, fs, opts in
+                     host_cgroup_mounts()) if self.host_cgroups else ""
         self.holder = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c",
-             "mount -t bpf bpf /sys/fs/bpf && echo mounted && exec sleep 100000"],
+             f"mount -t bpf bpf /sys/fs/bpf{cg} && echo mounted && exec sleep 100000"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if self.holder.stdout.readline().strip() != "mounted":
             dl.fail(f"cannot mount a bpffs in the node's mount namespace: {self.holder.stderr.read()}")
@@ -92,6 +99,18 @@ class Node:
         else:
             print(f"ops-test: logs kept in {self.work}", file=sys.stderr)
         return False
+
+
+def host_cgroup_mounts():
+    """The host's mounts under /sys/fs/cgroup (a cgroup2 mount, or a hybrid tmpfs + v1 hierarchies),
+    in mount order, to mount the same hierarchies again on a fresh sysfs."""
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            src, mp, fs, opts = line.split()[:4]
+            if mp == "/sys/fs/cgroup" or mp.startswith("/sys/fs/cgroup/"):
+                out.append((src, mp, fs, opts))
+    return out
 
 
 def stop(p, grace):
@@ -257,7 +276,9 @@ def minbase_tarball(cache_dir, timeout=600):
                 dl.skip(f"cannot reach the Debian mirror {DEBIAN_MIRROR}: {log.strip().splitlines()[-1]}")
             dl.fail(f"debootstrap failed:\n{log}")
         os.chmod(tmp, 0o755)  # the root's / (mkdtemp made it 0700)
-        subprocess.run(["tar", "-C", tmp, "-cf", tarball + ".part", "."], check=True, timeout=300)
+        # Without the .debs debootstrap leaves in apt's cache (~100 MB), as Debian's images do.
+        subprocess.run(["tar", "-C", tmp, "--exclude=./var/cache/apt/archives/*.deb", "-cf", tarball + ".part", "."],
+                       check=True, timeout=300)
         os.rename(tarball + ".part", tarball)
         dl.log(f"debootstrap --variant=minbase bookworm: {time.monotonic() - t0:.0f}s, cached as {tarball}")
     finally:
