@@ -2,7 +2,10 @@
 # Installs what the agent and its tests need, idempotently: Debian packages (only the missing
 # ones, so a second run does no network I/O) and the npm peers used by the interop tests.
 # Usage: tools/setup.sh [--runtime-only]
+#   --runtime-only: only what building and running the agent needs (tools/run.sh, the image's build
+#   stage): no test peers or test tools (node/npm, kubectl, Prometheus, container tools).
 set -euo pipefail
+runtime_only=0; [ "${1:-}" = "--runtime-only" ] && runtime_only=1
 here=$(cd "$(dirname "$0")" && pwd)
 
 BUILD_PKGS=(
@@ -12,10 +15,12 @@ BUILD_PKGS=(
   libspdlog-dev libfmt-dev libexpected-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   iproute2 python3 yamllint python3-yaml
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler python3-grpcio python3-protobuf  # gRPC/OTLP transports and their test peers
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # gRPC/OTLP transports; protoc for the tests' schemas
+  python3-grpcio python3-protobuf  # test peers: a gRPC collector, protobuf decoding
   gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
-  libprotobuf-dev protobuf-compiler  # tests: decode the api_v2/OTLP transcoders' output
 )
+no_start_policy=""
+if [ $runtime_only -eq 0 ]; then
 # Node.js and npm run the interop peers. This machine image ships nodesource's nodejs, which
 # bundles npm and conflicts with Debian's npm package: install Debian's only where they are absent.
 command -v node > /dev/null 2>&1 || BUILD_PKGS+=(nodejs)
@@ -26,13 +31,17 @@ command -v kubectl > /dev/null 2>&1 || BUILD_PKGS+=(kubernetes-client)
 # promtool (package prometheus) checks the agent's /metrics in the tests. The package also ships
 # a Prometheus server that Debian starts on install unless policy-rc.d forbids it (containers
 # do): forbid it for this install where nothing else does.
-no_start_policy=""
 if ! command -v promtool > /dev/null 2>&1; then
   BUILD_PKGS+=(prometheus)
   if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_start_policy=1
     trap 'if [ -n "$no_start_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
   fi
+fi
+# tests/deploy (ops): the .deb's fresh Debian root and the image's base (debootstrap), the image
+# build and run (podman, buildah; runc: crun refuses this machine's hybrid cgroups), `systemd-analyze verify`
+# of the unit (systemd).
+BUILD_PKGS+=(debootstrap podman buildah runc systemd)
 fi
 
 missing=()
@@ -46,6 +55,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "${1:-}" != "--runtime-only" ]; then
+if [ $runtime_only -eq 0 ]; then
   "$here/setup-npm.sh"
 fi
