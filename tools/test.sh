@@ -2,9 +2,12 @@
 # The README's "test" command (and what CI runs): installs what is missing, builds once, runs
 # every test suite from that build:
 #   - the unit tests from an ASan+UBSan build (build-asan/);
-#   - ctest in build/: unit, interop (real npm peers), reporter faults, fuzz (60 s, clang),
-#     and the privileged suites (BPF, XDP, netns) which run as root here and skip with a printed
-#     reason only where the capability is truly missing. Its summary is the last line.
+#   - ctest in build/, two tests at a time (most wait on peers and timers; tests that build or need
+#     the machine alone are RUN_SERIAL, the fuzzers share a lock): unit, lint, interop (real npm,
+#     gRPC and OTLP peers), reporter faults, hostile, fuzz (clang, 150 s in all), deploy/ops, the
+#     image built and run with podman (label image), and the privileged suites (BPF, XDP, netns)
+#     which run as root here and skip with a printed reason only where the capability is truly
+#     missing. Its summary is the last line.
 # Extra arguments go to ctest and skip the sanitizer pass (e.g. tools/test.sh -L unit).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,5 +26,5 @@ if [ $# -eq 0 ]; then
 fi
 
 echo "== all suites (ctest in build/) =="
-(cd "$root/build" && ctest --output-on-failure --timeout 900 "$@") || status=$?
+(cd "$root/build" && ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@") || status=$?
 exit $status
