@@ -134,6 +134,17 @@ Result<void> Agent::createReporters() {
   return {};
 }
 
+pipeline::DecodeStage::Options Agent::stageOptions(const config::ProcessorConfig& pc, bool concurrent) const {
+  pipeline::DecodeStage::Options so;
+  so.name = pc.name;
+  so.protocol = pc.protocol;
+  so.agentTags = cfg_.agentTags;
+  so.clientStats = clientStats_.get();
+  so.concurrent = concurrent;
+  so.encoding = encoding_;
+  return so;
+}
+
 Result<void> Agent::createPorts() {
   const size_t nPorts = cfg_.processors.size();
   socketOf_.assign(shards_, std::vector<int>(nPorts, -1));
@@ -167,13 +178,7 @@ Result<void> Agent::createPorts() {
     for (size_t i = 0; i < nPorts; ++i) {
       if (s >= served[i]) continue;
       const config::ProcessorConfig& pc = cfg_.processors[i];
-      pipeline::DecodeStage::Options so;
-      so.name = pc.name;
-      so.protocol = pc.protocol;
-      so.agentTags = cfg_.agentTags;
-      so.clientStats = clientStats_.get();
-      so.encoding = encoding_;
-      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i], stageReporter(s));
+      auto stage = std::make_unique<pipeline::DecodeStage>(stageOptions(pc, false), *portMetrics_[i], stageReporter(s));
       receive::UringReceiver::Options ro;
       ro.name = pc.name;
       ro.bind = binds[i];
@@ -224,15 +229,8 @@ Result<void> Agent::createPorts() {
     std::vector<receive::XdpPort> ports;
     for (size_t i = 0; i < cfg_.processors.size(); ++i) {
       const config::ProcessorConfig& pc = cfg_.processors[i];
-      pipeline::DecodeStage::Options so;
-      so.name = pc.name;
-      so.protocol = pc.protocol;
-      so.agentTags = cfg_.agentTags;
-      so.clientStats = clientStats_.get();
-      so.concurrent = true;  // one AF_XDP thread per rx queue
-      so.encoding = encoding_;
-      auto stage = std::make_unique<pipeline::DecodeStage>(std::move(so), *portMetrics_[i],
-                                                           stageReporter(i));
+      // One AF_XDP thread per rx queue may push into the port's stage: concurrent.
+      auto stage = std::make_unique<pipeline::DecodeStage>(stageOptions(pc, true), *portMetrics_[i], stageReporter(i));
       const auto sock = static_cast<size_t>(socketOf_[0][i]);
       stage->setPort(receivers_[0]->boundPort(sock));
       receive::XdpPort xp{receivers_[0]->fd(sock), stage.get(), pc.model, pc.protocolName, portCounters_[i].get(), {}};

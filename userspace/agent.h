@@ -56,6 +56,7 @@ class Agent {
   explicit Agent(const config::AgentConfig& cfg) : cfg_(cfg) {}
   [[nodiscard]] Result<void> createReporters();
   [[nodiscard]] Result<void> createPorts();
+  [[nodiscard]] pipeline::DecodeStage::Options stageOptions(const config::ProcessorConfig& pc, bool concurrent) const;
   // Sampling proxy + server and admin server (bound, not yet serving).
   [[nodiscard]] Result<void> createHttp();
 

@@ -163,9 +163,13 @@ def build():
               "{{instance}} dropped: {{reason}}")], w=12)
     d.panel("timeseries", "Spans per call (coalescing)", "reporter_batch_size: spans in the last submitted call.",
             [(f"max by (instance) (jaeger_agent_reporter_batch_size{{{SEL}}})", "{{instance}}")], w=12)
-    d.text("Collector latency", "The agent exports no per-call latency histogram. Slow collectors show up here as "
-           "`reason=\"timeout\"` failures, retries, and a growing reporter queue; the collectors' own metrics have "
-           "the latency.", w=24, h=3)
+    d.panel("timeseries", "Collector latency",
+            "From sending a call to the collector's successful answer (reporter_call_duration_seconds): p50 and p99 "
+            "per node. Failed calls are not in it: they show as failures by reason above.",
+            [(f"histogram_quantile(0.5, sum by (instance, le) (rate(jaeger_agent_reporter_call_duration_seconds_bucket"
+              f"{{{SEL}}}[$__rate_interval])))", "{{instance}} p50"),
+             (f"histogram_quantile(0.99, sum by (instance, le) (rate(jaeger_agent_reporter_call_duration_seconds_bucket"
+              f"{{{SEL}}}[$__rate_interval])))", "{{instance}} p99")], w=24, unit="s")
     # --- XDP / AF_XDP -------------------------------------------------------------------------------------
     d.row("XDP / AF_XDP (only with --xdp.interfaces)")
     d.panel("timeseries", "XDP program: span-port frames by outcome",

@@ -92,8 +92,14 @@ def check_names(agent_bin, sink_bin):
         start_agent(node, agent_bin, port, "--reporter.tchannel.report-timeout=200ms")
         # Over the veth (XDP -> AF_XDP), plus a truncated datagram (decode reject).
         ol.send_udp(node.cli_ns, ol.NODE_IP, 6831, batches(5, "names") + [b"\x82\x81\x01"])
-        ol.wait_for(lambda: "jaeger_agent_reporter_spans_failed_total" in metrics(node), 15,
-                    "the reporter's first failure (a delayed collector answer)")
+        # Failure series exist from the start (one per reason, at 0); wait for a real failure and for
+        # the XDP families, which appear with their first samples.
+        def failed_and_counted():
+            st, body = ol.http_get(node.ns, ADMIN_PORT, "/metrics")
+            failed = sum(float(l.rsplit(" ", 1)[1]) for l in body.splitlines()
+                         if l.startswith("jaeger_agent_reporter_spans_failed_total{"))
+            return st == 200 and failed > 0 and "jaeger_agent_xdp_packets_total{" in body
+        ol.wait_for(failed_and_counted, 15, "the reporter's first failure (a delayed collector answer) and XDP counts")
         exposed = metrics(node)
         missing = sorted(n for n in used if n not in exposed and n not in ol.PROMETHEUS_SYNTHETIC)
         if missing:

@@ -116,13 +116,20 @@ def parse(text):
         except ValueError:
             errors.append("line %d: bad value %r" % (no, parts[0]))
             continue
-        if name != current or name in closed:
+        family = name
+        # A histogram's samples are <family>_bucket (with le), _sum and _count.
+        if current and types.get(current) == "histogram" and name in (current + "_bucket", current + "_sum",
+                                                                       current + "_count"):
+            family = current
+            if name == current + "_bucket" and "le" not in labels:
+                errors.append("line %d: histogram bucket without le: %s" % (no, line))
+        if family != current or family in closed:
             errors.append("line %d: sample %s outside its family block" % (no, name))
-        if name not in types:
+        if family not in types:
             errors.append("line %d: sample %s without TYPE" % (no, name))
-        if name not in helps:
+        if family not in helps:
             errors.append("line %d: sample %s without HELP" % (no, name))
-        with_samples.add(name)
+        with_samples.add(family)
         key = name + ("{" + ",".join('%s="%s"' % (k, labels[k]) for k in sorted(labels)) + "}" if labels else "")
         if key in samples:
             errors.append("line %d: duplicate series %s" % (no, key))

@@ -101,9 +101,18 @@ TEST(ReporterCore, CoalescesUntilTheDelayThenSendsOneCall) {
   EXPECT_EQ(f.transport->sent[0]->items, 10u);
   EXPECT_EQ(f.transport->sent[0]->spans, 30u);
   EXPECT_EQ(f.transport->sent[0]->body.size(), 10'000u);
+  f.advance(milliseconds(7));
   f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
   EXPECT_EQ(f.sum("jaeger_agent_reporter_spans_submitted"), 30u);
   EXPECT_EQ(f.sum("jaeger_agent_reporter_calls"), 1u);
+  // The call took 7 ms from send to answer: in the (0.005, 0.01] bucket.
+  EXPECT_EQ(f.metrics.callSeconds.count(), 1u);
+  EXPECT_EQ(f.metrics.callSeconds.bucket(3), 1u);
+  EXPECT_NEAR(f.metrics.callSeconds.sum(), 0.007, 1e-6);
+  const std::string text = f.reg.renderPrometheus();
+  EXPECT_NE(text.find("jaeger_agent_reporter_call_duration_seconds_bucket{protocol=\"test\",le=\"0.01\"} 1"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("jaeger_agent_reporter_call_duration_seconds_count{protocol=\"test\"} 1"), std::string::npos);
   EXPECT_EQ(f.core->reservedBytes(), 0u);
 }
 

@@ -3,6 +3,7 @@
 #include <limits>
 #include <string_view>
 
+#include "decode/thrift_envelope.h"
 #include "decode/thrift_wire.h"
 #include "decode/walker.h"
 
@@ -24,64 +25,7 @@ constexpr size_t kBudgetSlack = 64;
 constexpr size_t kAgentTagCopies = 3;
 constexpr size_t kTagsListHeader = 3 + 5;  // field header + list header
 
-constexpr uint8_t kCompactProtocolId = 0x82;
-constexpr uint8_t kCompactVersion = 1;
-constexpr uint32_t kBinaryVersionMask = 0xFFFF0000;
-constexpr uint32_t kBinaryVersion1 = 0x80010000;
-constexpr uint8_t kMessageCall = 1;
-constexpr uint8_t kMessageOneway = 4;
-
-constexpr std::string_view kEmitBatch = "emitBatch";
-constexpr std::string_view kEmitZipkinBatch = "emitZipkinBatch";
-
-bool checkMessageType(wire::ReaderBase& r, uint32_t type) noexcept {
-  // Real clients send both: jaeger-client-go writes CALL for oneway methods, Node/Python ONEWAY.
-  if (type != kMessageCall && type != kMessageOneway) return r.fail(RejectReason::kBadMessageType);
-  return true;
-}
-
-bool checkMethod(wire::ReaderBase& r, const uint8_t* name, uint32_t n, Format& format) noexcept {
-  const std::string_view s(reinterpret_cast<const char*>(name), n);
-  if (s == kEmitBatch) {
-    format = Format::kJaeger;
-  } else if (s == kEmitZipkinBatch) {
-    format = Format::kZipkin;
-  } else {
-    return r.fail(RejectReason::kUnknownMethod);
-  }
-  return true;
-}
-
-// 0x82, (type << 5) | version, seqid varint, name varint-length + bytes.
-bool readEnvelope(CompactReader& r, Format& format) noexcept {
-  const uint8_t* h;
-  if (!r.readRaw(h, 2)) return false;
-  if (h[0] != kCompactProtocolId || (h[1] & 0x1F) != kCompactVersion) return r.fail(RejectReason::kBadEnvelope);
-  if (!checkMessageType(r, h[1] >> 5)) return false;
-  uint32_t seqId;
-  const uint8_t* name;
-  uint32_t n;
-  return r.readVarint32(seqId) && r.readBinary(name, n) && checkMethod(r, name, n, format);
-}
-
-// Strict: 80 01 00 0T, name len4 + bytes, seqid4. Non-strict (first bit 0): name len4 + bytes,
-// type byte, seqid4. Go and Apache accept both, so do we.
-bool readEnvelope(BinaryReader& r, Format& format) noexcept {
-  const uint8_t* h;
-  if (!r.readRaw(h, 4)) return false;
-  const uint32_t word = wire::loadBig<uint32_t>(h);
-  const uint8_t* name;
-  uint32_t n;
-  if ((word & 0x80000000u) != 0) {
-    if ((word & kBinaryVersionMask) != kBinaryVersion1) return r.fail(RejectReason::kBadEnvelope);
-    return checkMessageType(r, word & 0xFF) && r.readBinary(name, n) && checkMethod(r, name, n, format) &&
-           r.skipRaw(4);
-  }
-  if (word > r.remaining()) return r.fail(RejectReason::kLengthTooLarge);
-  const uint8_t* type;
-  return r.readRaw(name, word) && r.readRaw(type, 1) && checkMessageType(r, *type) &&
-         checkMethod(r, name, word, format) && r.skipRaw(4);
-}
+using envelope::readEnvelope;
 
 template <class Reader>
 RejectReason run(std::span<const uint8_t> datagram, BinaryWriter& w, BatchSummary& summary,
@@ -172,17 +116,9 @@ RejectReason Transcoder::transcode(Protocol expected, std::span<const uint8_t> d
   outLen_ = 0;
   if (datagram.empty()) return RejectReason::kTruncated;
 
-  // The first byte names the protocol (thrift-rpc.md §Compatibility).
-  Protocol actual;
-  const uint8_t first = datagram[0];
-  if (first == kCompactProtocolId) {
-    actual = Protocol::kCompact;
-  } else if (first == 0x80 || first == 0x00) {
-    actual = Protocol::kBinary;
-  } else {
-    return RejectReason::kBadEnvelope;
-  }
-  if (actual != expected) return RejectReason::kWrongProtocol;
+  // The first byte names the protocol; the port says which one it must be.
+  if (const RejectReason r = envelope::detectProtocol(expected, datagram); r != RejectReason::kOk) return r;
+  const Protocol actual = expected;
 
   // One reservation per datagram, sized from the bytes that arrived (never from a claimed
   // length); after it the walk appends without checks.

@@ -61,12 +61,35 @@ Registry::Series* Registry::find(Family& f, const Labels& labels) {
   return nullptr;
 }
 
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+}
+
+void Histogram::observe(double v) noexcept {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  if (v > 0) sumMicro_.fetch_add(static_cast<uint64_t>(v * 1e6), std::memory_order_relaxed);
+}
+
+Histogram& Registry::histogram(const std::string& name, const std::string& help, Labels labels,
+                               std::vector<double> bounds) {
+  std::lock_guard lock(mu_);
+  Family& f = families_.try_emplace(name, Family{Kind::kHistogram, help, {}, {}}).first->second;
+  if (Series* s = find(f, labels); s && s->histogram) return *s->histogram;
+  Histogram& h = histograms_.emplace_back(std::move(bounds));
+  f.series.push_back(Series{std::move(labels), nullptr, nullptr, {}, &h});
+  return h;
+}
+
 Counter& Registry::counter(const std::string& name, const std::string& help, Labels labels) {
   std::lock_guard lock(mu_);
   Family& f = families_.try_emplace(name, Family{Kind::kCounter, help, {}, {}}).first->second;
   if (Series* s = find(f, labels); s && s->counter) return *s->counter;
   Counter& c = counters_.emplace_back();
-  f.series.push_back(Series{std::move(labels), &c, nullptr, {}});
+  f.series.push_back(Series{std::move(labels), &c, nullptr, {}, nullptr});
   return c;
 }
 
@@ -75,7 +98,7 @@ Gauge& Registry::gauge(const std::string& name, const std::string& help, Labels 
   Family& f = families_.try_emplace(name, Family{Kind::kGauge, help, {}, {}}).first->second;
   if (Series* s = find(f, labels); s && s->gauge) return *s->gauge;
   Gauge& g = gauges_.emplace_back();
-  f.series.push_back(Series{std::move(labels), nullptr, &g, {}});
+  f.series.push_back(Series{std::move(labels), nullptr, &g, {}, nullptr});
   return g;
 }
 
@@ -87,7 +110,7 @@ void Registry::callbackGauge(const std::string& name, const std::string& help, L
     s->fn = std::move(fn);
     return;
   }
-  f.series.push_back(Series{std::move(labels), nullptr, nullptr, std::move(fn)});
+  f.series.push_back(Series{std::move(labels), nullptr, nullptr, std::move(fn), nullptr});
 }
 
 void Registry::dynamicFamily(const std::string& name, const std::string& help, bool isCounter,
@@ -102,6 +125,22 @@ std::string Registry::renderPrometheus() const {
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
+    if (f.kind == Kind::kHistogram) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, escapeHelp(f.help), name);
+      for (const Series& s : f.series) {
+        const Histogram& h = *s.histogram;
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= h.bounds().size(); ++i) {
+          cumulative += h.bucket(i);
+          Labels l = s.labels;
+          l.emplace_back("le", i < h.bounds().size() ? formatValue(h.bounds()[i]) : "+Inf");
+          out += name + "_bucket" + renderLabels(l) + " " + std::to_string(cumulative) + "\n";
+        }
+        out += name + "_sum" + renderLabels(s.labels) + " " + formatValue(h.sum()) + "\n";
+        out += name + "_count" + renderLabels(s.labels) + " " + std::to_string(h.count()) + "\n";
+      }
+      continue;
+    }
     const bool isCounter = f.kind == Kind::kCounter || f.kind == Kind::kDynamicCounter;
     const std::string full = isCounter ? name + "_total" : name;
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", full, escapeHelp(f.help), full, isCounter ? "counter" : "gauge");

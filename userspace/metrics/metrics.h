@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -37,6 +38,25 @@ class Gauge {
   alignas(64) std::atomic<int64_t> v_{0};
 };
 
+// A Prometheus histogram with fixed upper bounds (seconds, or whatever the name says). observe()
+// is one relaxed increment of a bucket, the count and the sum (in micro-units, so integer).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double v) noexcept;
+  [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
+  // Per bucket (not cumulative); the last one is +Inf.
+  [[nodiscard]] uint64_t bucket(size_t i) const noexcept { return counts_[i].load(std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] double sum() const noexcept { return static_cast<double>(sumMicro_.load(std::memory_order_relaxed)) / 1e6; }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // bounds_.size() + 1
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sumMicro_{0};
+};
+
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 // One series of a dynamic family, as produced at scrape time.
@@ -50,6 +70,7 @@ class Registry {
   // Same name + labels → same object (so two components may share a series).
   Counter& counter(const std::string& name, const std::string& help, Labels labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, Labels labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help, Labels labels, std::vector<double> bounds);
   // A gauge computed at scrape time (e.g. a queue's current depth, a BPF map sum).
   void callbackGauge(const std::string& name, const std::string& help, Labels labels, std::function<double()> fn);
 
@@ -66,12 +87,13 @@ class Registry {
   [[nodiscard]] uint64_t counterSum(const std::string& name, const Labels& match = {}) const;
 
  private:
-  enum class Kind { kCounter, kGauge, kCallback, kDynamicCounter, kDynamicGauge };
+  enum class Kind { kCounter, kGauge, kCallback, kDynamicCounter, kDynamicGauge, kHistogram };
   struct Series {
     Labels labels;
     Counter* counter = nullptr;
     Gauge* gauge = nullptr;
     std::function<double()> fn;
+    Histogram* histogram = nullptr;
   };
   struct Family {
     Kind kind;
@@ -85,6 +107,7 @@ class Registry {
   std::map<std::string, Family> families_;
   std::deque<Counter> counters_;
   std::deque<Gauge> gauges_;
+  std::deque<Histogram> histograms_;
 };
 
 }  // namespace jagent::metrics

@@ -41,7 +41,11 @@ ReporterMetrics::ReporterMetrics(metrics::Registry& registry, const char* protoc
                                {{"protocol", protocol}})),
       queueBytes(registry.gauge("jaeger_agent_reporter_queue_bytes",
                                 "Bytes reserved by calls waiting for or in flight to collectors",
-                                {{"protocol", protocol}})) {
+                                {{"protocol", protocol}})),
+      callSeconds(registry.histogram("jaeger_agent_reporter_call_duration_seconds",
+                                     "Time from sending a call to the collector's successful answer",
+                                     {{"protocol", protocol}},
+                                     {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5})) {
   for (Format f : {Format::kJaeger, Format::kZipkin}) {
     const metrics::Labels l{{"format", formatName(f)}, {"protocol", protocol}};
     auto with = [&](const char* k, const char* v) {
@@ -295,6 +299,8 @@ void ReporterCore::finish(std::unique_ptr<OutCall> call, Outcome outcome, FailRe
 
 void ReporterCore::complete(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason, Clock::time_point now,
                             uint32_t rejectedSpans) {
+  if (outcome == Outcome::kOk && !call->raw() && call->sentAt != Clock::time_point{})
+    metrics_.callSeconds.observe(std::chrono::duration<double>(now - call->sentAt).count());
   if (outcome == Outcome::kRetryable && call->attempts < opts_.maxAttempts && now < call->deadline) {
     metrics_.retries.inc();
     std::lock_guard lock(mu_);
@@ -343,6 +349,7 @@ void ReporterCore::dispatch(Clock::time_point now) {
     // on queueing: that one is queue-max-bytes).
     const bool first = call->deadline == Clock::time_point{};
     if (first) call->deadline = now + opts_.reportTimeout;
+    call->sentAt = now;
     if (transport_->send(call, now)) continue;
     // No connection can take it: back to the head of the queue until one can.
     if (first) call->deadline = {};

@@ -60,6 +60,8 @@ class ReporterMetrics {
 
   metrics::Counter& retries;
   metrics::Gauge& queueBytes;  // reserved bytes of queued + in-flight calls, all cores together
+  // From sending a call (this attempt) to the collector's answer, for calls that succeeded.
+  metrics::Histogram& callSeconds;
 
  private:
   PerFormat perFormat_[2];

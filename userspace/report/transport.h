@@ -83,6 +83,7 @@ struct OutCall {
   uint32_t spans = 0;
   Clock::time_point created{};
   Clock::time_point deadline{};     // set when first dispatched (generic calls: when made)
+  Clock::time_point sentAt{};       // when the current attempt was handed to the transport
   int attempts = 0;
   int lastPeer = -1;                // the transport's peer index of the last attempt
   // Generic calls (sampling, baggage): `method` set, `body` is the whole request, and the outcome
