@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+import generated  # noqa: E402  (beside this script)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEST = os.path.join(HERE, "dashboard.json")
 SEL = 'instance=~"$instance"'
@@ -226,16 +228,7 @@ def render():
 
 
 def main():
-    out = render()
-    if "--check" in sys.argv[1:]:
-        with open(DEST) as f:
-            if f.read() != out:
-                print(f"{DEST} is out of date: run {os.path.relpath(__file__)}", file=sys.stderr)
-                return 1
-        return 0
-    with open(DEST, "w") as f:
-        f.write(out)
-    return 0
+    return generated.write_or_check(DEST, render(), __file__, sys.argv[1:])
 
 
 if __name__ == "__main__":

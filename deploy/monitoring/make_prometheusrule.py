@@ -10,6 +10,8 @@ expressions stay readable in both files; the test also compares them parsed.
 import os
 import sys
 
+import generated  # noqa: E402  (beside this script)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC, DEST = os.path.join(HERE, "alerts.yaml"), os.path.join(HERE, "prometheusrule.yaml")
 
@@ -41,16 +43,7 @@ def render():
 
 
 def main():
-    out = render()
-    if "--check" in sys.argv[1:]:
-        with open(DEST) as f:
-            if f.read() != out:
-                print(f"{DEST} is out of date: run {os.path.relpath(__file__)}", file=sys.stderr)
-                return 1
-        return 0
-    with open(DEST, "w") as f:
-        f.write(out)
-    return 0
+    return generated.write_or_check(DEST, render(), __file__, sys.argv[1:])
 
 
 if __name__ == "__main__":

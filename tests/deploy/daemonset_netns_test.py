@@ -119,24 +119,11 @@ class Node:
 
 
 def stop(p, grace):
-    """SIGTERM (then SIGKILL) one process we started, by pid."""
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    dl.stop(p, grace)
 
 
 def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    dl.fail(f"timed out after {timeout}s waiting for {what}")
+    return dl.wait_for(cond, timeout, what, every=0.1)
 
 
 class Deployment:

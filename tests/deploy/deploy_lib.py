@@ -7,8 +7,10 @@ PyYAML comes from Debian's python3-yaml (tools/setup.sh; yamllint depends on it 
 import ctypes
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import yaml
 
@@ -177,3 +179,25 @@ class InNetns:
 
 def run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def stop(p, grace):
+    """SIGTERM (then SIGKILL) one process we started, by pid."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_for(cond, timeout, what, every=0.1):
+    """Polls cond() until it returns something true (returned) or fails the test after timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    fail(f"timed out after {timeout}s waiting for {what}")
