@@ -108,6 +108,7 @@ Result<void> Agent::createReporters() {
       if (!t) return withContext(t.error(), "--reporter.grpc.host-port");
       transport = std::move(*t);
       co.maxBatchesPerCall = 1;
+      co.mergeBySuffix = true;  // fewer, larger PostSpans: each gRPC call has a fixed CPU cost
       co.maxAttempts = rc.grpc.retryMax;
     } else {
       report::OtlpOptions oo;

@@ -4,6 +4,7 @@
 // Deterministic and in-process: no thread, no socket, no sleep.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <random>
 
@@ -147,6 +148,65 @@ TEST(ReporterCore, OneBatchPerCallWhenTheTransportSaysSo) {
     EXPECT_EQ(f.transport->sent[i]->batches, 1u);
     EXPECT_EQ(f.transport->sent[i]->body.size(), 100 + i);
   }
+}
+
+// api_v2: batches whose trailing Batch.process record is byte-identical merge into one Batch
+// (their span records, then the shared process once, where gogo writes it); other processes get
+// their own call; a batch without a process goes alone; the oldest merge slot makes way.
+TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
+  Fixture f;
+  f.core.reset();
+  auto t = std::make_unique<ScriptedTransport>();
+  f.transport = t.get();
+  ReporterCore::Options o;
+  o.maxBatchesPerCall = 1;
+  o.mergeBySuffix = true;
+  o.batchMaxDelay = milliseconds(20);
+  o.clock = [&f] { return f.now; };
+  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  auto emit = [&f](std::string spansPart, std::string process, uint32_t spans) {
+    const std::string all = spansPart + process;
+    f.summary.spans = spans;
+    f.emittedSpans += spans;
+    f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
+                              &f.summary, 6831, 0, static_cast<uint32_t>(process.size())});
+  };
+  auto body = [](const OutCall& c) { return std::string(c.body.begin(), c.body.end()); };
+  emit("a1", "PA", 1);
+  emit("b1", "PBB", 2);
+  emit("a22", "PA", 3);
+  emit("solo", "", 4);  // no process: one batch per call, at once
+  emit("b2", "PBB", 5);
+  f.core->step(f.now);
+  ASSERT_EQ(f.transport->sent.size(), 1u);
+  EXPECT_EQ(body(*f.transport->sent[0]), "solo");
+  f.advance(milliseconds(20));
+  f.core->step(f.now);
+  ASSERT_EQ(f.transport->sent.size(), 3u);
+  std::vector<std::string> bodies{body(*f.transport->sent[1]), body(*f.transport->sent[2])};
+  std::sort(bodies.begin(), bodies.end());
+  EXPECT_EQ(bodies[0], "a1a22PA");
+  EXPECT_EQ(bodies[1], "b1b2PBB");
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(f.transport->sent[i]->batches, 2u);
+    EXPECT_EQ(f.transport->sent[i]->items, 1u) << "a merged call is one Batch";
+  }
+  EXPECT_EQ(f.transport->sent[1]->spans + f.transport->sent[2]->spans, 11u);
+
+  // More client processes than merge slots: the oldest open call is closed, nothing is lost.
+  for (int i = 0; i < 20; ++i) {
+    f.advance(milliseconds(1));
+    std::string process(3, 'P');
+    process[1] = static_cast<char>('a' + i);  // 20 distinct processes
+    emit("s", process, 1);
+  }
+  f.advance(milliseconds(20));
+  f.core->step(f.now);
+  EXPECT_EQ(f.transport->sent.size(), 3u + 20u);
+  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
+  EXPECT_EQ(f.accounted(), f.emittedSpans);
+  EXPECT_EQ(f.sum("jaeger_agent_reporter_batches_submitted"), 25u);
+  EXPECT_EQ(f.core->reservedBytes(), 0u);
 }
 
 TEST(ReporterCore, TheBoundCountsReservedCapacityAndDropsAreCounted) {

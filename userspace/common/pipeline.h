@@ -144,6 +144,10 @@ struct EncodedBatch {
   const BatchSummary* summary = nullptr;
   uint16_t port = 0;                         // local UDP port it arrived on (for logs)
   uint32_t spansDropped = 0;                 // of summary->spans, left out by the encoder (counted there)
+  // The last `mergeSuffix` bytes of `bytes` are a part that batches may share (api_v2: the
+  // `Batch.process` record). A reporter whose calls hold one message may merge batches whose
+  // suffixes are byte-identical into one, by inserting the rest before the shared suffix. 0 = none.
+  uint32_t mergeSuffix = 0;
   [[nodiscard]] uint32_t spans() const noexcept { return summary ? summary->spans - spansDropped : 0; }
 };
 

@@ -41,6 +41,9 @@ class BatchEncoder {
   // Spans the encoder left out of an accepted batch (api_v2: timestamps gogo cannot marshal;
   // OTLP: blank spans, as the Collector skips them). 0 for kThriftBinary.
   [[nodiscard]] virtual uint32_t spansDropped() const noexcept { return 0; }
+  // The trailing bytes of wireRecord() that batches from the same client share and that a
+  // reporter may merge on (see EncodedBatch::mergeSuffix); 0 = the encoding does not merge.
+  [[nodiscard]] virtual uint32_t mergeSuffix() const noexcept { return 0; }
 };
 
 // Factory: the agent tags (--agent.tags, in flag order) are added once per batch Process /

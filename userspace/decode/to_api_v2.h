@@ -51,6 +51,9 @@ class ApiV2Transcoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> processRecord() const noexcept { return output().subspan(spansLen_); }
   [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
   [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
+  // Batch.process is the last record of the body (gogo's field order), so batches of one client
+  // process merge into one Batch with the same bytes gogo would write for it.
+  [[nodiscard]] uint32_t mergeSuffix() const noexcept override { return static_cast<uint32_t>(processRecord().size()); }
 
   // Sink interface for view::JaegerReader (public for the template; not for callers).
   void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;

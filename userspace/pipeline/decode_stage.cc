@@ -64,7 +64,7 @@ void DecodeStage::process(Datagram& d) noexcept {
   if (opts_.clientStats) opts_.clientStats->observe(s);
   const uint32_t dropped = encoder_->spansDropped();
   if (dropped > 0) metrics_.spansNotEncodable.inc(dropped);
-  reporter_.emit(EncodedBatch{s.format, encoder_->wireRecord(), &s, port_, dropped});
+  reporter_.emit(EncodedBatch{s.format, encoder_->wireRecord(), &s, port_, dropped, encoder_->mergeSuffix()});
 }
 
 }  // namespace jagent::pipeline

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -139,25 +140,50 @@ void ReporterCore::unreserve(size_t bytes) noexcept {
   if (saturated_.load(std::memory_order_relaxed)) saturated_.store(false, std::memory_order_relaxed);
 }
 
+std::unique_ptr<OutCall>& ReporterCore::mergeSlot(const EncodedBatch& batch, bool& doWake) {
+  const auto suffix = batch.bytes.last(batch.mergeSuffix);
+  std::unique_ptr<OutCall>* free = nullptr;
+  std::unique_ptr<OutCall>* oldest = nullptr;
+  for (size_t i = 2; i < std::size(open_); ++i) {
+    std::unique_ptr<OutCall>& o = open_[i];
+    if (!o) {
+      if (!free) free = &o;
+      continue;
+    }
+    if (o->mergeSuffix == suffix.size() &&
+        std::memcmp(o->body.data() + o->body.size() - suffix.size(), suffix.data(), suffix.size()) == 0)
+      return o;
+    if (!oldest || o->created < (*oldest)->created) oldest = &o;
+  }
+  if (free) return *free;
+  ready_.push_back(std::move(*oldest));
+  doWake = true;
+  return *oldest;
+}
+
 void ReporterCore::emit(const EncodedBatch& batch) noexcept {
   ReporterMetrics::PerFormat& m = metrics_.of(batch.format);
   const size_t size = batch.bytes.size();
   const uint32_t spans = batch.spans();
   const uint32_t items = batch.format == Format::kJaeger ? 1 : spans;
+  const bool merge = opts_.mergeBySuffix && batch.format == Format::kJaeger && batch.mergeSuffix > 0 &&
+                     batch.mergeSuffix < size;
   bool doWake = false;
   {
     std::lock_guard lock(mu_);
-    std::unique_ptr<OutCall>& open = open_[batch.format == Format::kJaeger ? 0 : 1];
+    std::unique_ptr<OutCall>& open = merge ? mergeSlot(batch, doWake) : open_[batch.format == Format::kJaeger ? 0 : 1];
+    // A batch merged into an open call adds all but the shared suffix.
+    const size_t add = merge && open ? size - batch.mergeSuffix : size;
     // A batch that does not fit the open call's reserved body closes it (no regrowth).
-    if (open && open->body.size() + size > open->body.capacity()) {
+    if (open && open->body.size() + add > open->body.capacity()) {
       nextReserve_ = std::min(opts_.batchMaxBytes, 2 * open->body.capacity());
       ready_.push_back(std::move(open));
       doWake = true;
     }
-    // One batch per call (api_v2): reserve exactly what it holds.
-    const size_t need = open                            ? 0
-                        : opts_.maxBatchesPerCall == 1 ? size
-                                                       : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+    // One batch per call (api_v2 without a process to merge on): reserve exactly what it holds.
+    const size_t need = open                                      ? 0
+                        : opts_.maxBatchesPerCall == 1 && !merge ? size
+                                                                 : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
     if (closing_ || reserved_.load(std::memory_order_relaxed) + need > opts_.queueMaxBytes) {
       if (!closing_) saturated_.store(true, std::memory_order_relaxed);
       (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull)->inc();
@@ -173,6 +199,7 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       open = std::make_unique<OutCall>();
       open->format = batch.format;
       open->created = now();
+      open->mergeSuffix = merge ? batch.mergeSuffix : 0;
       // Reuse a finished call's body if it is big enough: steady state allocates nothing.
       while (!freeBodies_.empty() && !open->body.capacity()) {
         std::vector<uint8_t> b = std::move(freeBodies_.back());
@@ -185,11 +212,20 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       metrics_.queueBytes.add(static_cast<int64_t>(reserved));
       doWake = true;  // the I/O thread arms the batch-max-delay timer
     }
-    open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
-    open->items += items;
+    if (merge && open->batches > 0) {
+      // Insert this batch's own records before the shared suffix (it stays last, where gogo
+      // writes Batch.process): a move of a few hundred bytes, within the reserved capacity.
+      const size_t at = open->body.size() - open->mergeSuffix;
+      open->body.resize(open->body.size() + add);
+      std::memmove(open->body.data() + at + add, open->body.data() + at, open->mergeSuffix);
+      std::memcpy(open->body.data() + at, batch.bytes.data(), add);
+    } else {
+      open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
+      open->items += items;
+    }
     open->batches += 1;
     open->spans += spans;
-    if (opts_.maxBatchesPerCall != 0 && open->batches >= opts_.maxBatchesPerCall) {
+    if (opts_.maxBatchesPerCall != 0 && open->mergeSuffix == 0 && open->batches >= opts_.maxBatchesPerCall) {
       ready_.push_back(std::move(open));  // a full call by count: no change to the reservation
       doWake = true;
     } else if (open->body.size() >= opts_.batchMaxBytes) {
@@ -365,7 +401,8 @@ bool ReporterCore::step(Clock::time_point now) {
   dispatch(now);
   std::lock_guard lock(mu_);
   if (!closing_) return false;
-  const bool idle = ready_.empty() && !open_[0] && !open_[1] && transport_->inflight() == 0;
+  const bool idle = ready_.empty() && std::none_of(std::begin(open_), std::end(open_), [](const auto& o) { return o != nullptr; }) &&
+                    transport_->inflight() == 0;
   return idle || now >= closeDeadline_;
 }
 

@@ -78,6 +78,10 @@ class ReporterCore final : public Reporter, public CompletionSink {
     // At most this many UDP batches per call; 0 = no limit (TChannel's list<Batch>, OTLP's repeated
     // ResourceSpans concatenate). 1 for api_v2 PostSpans, whose request holds a single Batch.
     uint32_t maxBatchesPerCall = 0;
+    // With maxBatchesPerCall == 1: batches whose EncodedBatch::mergeSuffix bytes are identical
+    // (api_v2: the same Batch.process) are merged into one message all the same, up to
+    // batch-max-bytes / batch-max-delay; a few such calls stay open at once, one per process.
+    bool mergeBySuffix = false;
     std::string threadName = "report-io";
     std::function<Clock::time_point()> clock;      // injectable; default steady_clock::now
   };
@@ -133,6 +137,9 @@ class ReporterCore final : public Reporter, public CompletionSink {
   void expireQueued(Clock::time_point now);
   void finish(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason, uint32_t rejectedSpans);
   void unreserve(size_t bytes) noexcept;
+  // Under mu_: the slot for a mergeable batch (the open call with the same suffix, else a free
+  // slot, else the oldest one, closed). Sets doWake when it closes a call.
+  std::unique_ptr<OutCall>& mergeSlot(const EncodedBatch& batch, bool& doWake);
   Clock::time_point now() const { return opts_.clock ? opts_.clock() : Clock::now(); }
 
   Options opts_;
@@ -144,7 +151,11 @@ class ReporterCore final : public Reporter, public CompletionSink {
 
   // Shared with emit()/call(): guarded by mu_.
   std::mutex mu_;
-  std::unique_ptr<OutCall> open_[2];             // per format: the call being filled
+  // The calls being filled: [0] jaeger, [1] zipkin, then (mergeBySuffix) one per client process
+  // whose batches are being merged. A busy node has many client processes sending to each shard
+  // in turn, so one merge slot would close on almost every batch.
+  static constexpr size_t kMergeSlots = 8;
+  std::unique_ptr<OutCall> open_[2 + kMergeSlots];
   std::deque<std::unique_ptr<OutCall>> ready_;   // closed calls waiting for a connection
   std::vector<std::vector<uint8_t>> freeBodies_; // reserved bodies of finished calls, for reuse
   size_t nextReserve_ = 64 * 1024;               // body size the next call reserves (adapts, see .cc)

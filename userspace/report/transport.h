@@ -81,6 +81,7 @@ struct OutCall {
   uint32_t items = 0;               // list elements in body (batches, or zipkin spans)
   uint32_t batches = 0;             // UDP batches coalesced in
   uint32_t spans = 0;
+  uint32_t mergeSuffix = 0;         // > 0: body ends with this many bytes its batches share (merged)
   Clock::time_point created{};
   Clock::time_point deadline{};     // set when first dispatched (generic calls: when made)
   Clock::time_point sentAt{};       // when the current attempt was handed to the transport
