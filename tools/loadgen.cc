@@ -2,7 +2,7 @@
 //
 //   jaeger-loadgen --target host:port [--encoding compact|binary|zipkin] [--size 1k|64k|BYTES]
 //                  [--rate DATAGRAMS_PER_S] [--threads N] [--duration SECONDS] [--count DATAGRAMS]
-//                  [--seed S] [--batch N] [--spans N] [--templates N] [--cpus 0,1] [--json]
+//                  [--seed S] [--batch N] [--spans N] [--templates N] [--processes N] [--cpus 0,1] [--json]
 //
 // At start it builds a pool of distinct datagrams for the size class and encoding with Apache
 // Thrift's generated types (TCompactProtocol / TBinaryProtocol into memory, `emitBatch` or
@@ -94,6 +94,7 @@ struct Options {
   uint64_t seed = 1;
   unsigned batch = 32;
   unsigned templates = 0;      // distinct datagrams in the pool; 0 = by size class
+  unsigned processes = 0;      // distinct client processes (Batch.process) in the pool; 0 = one per datagram
   size_t spans = 0;            // spans in every datagram; 0 = by size class
   std::vector<int> cpus;
   bool json = false;
@@ -122,6 +123,10 @@ Options parseOptions(int argc, char** argv) {
   app.add_option("--spans", o.spans, "spans per datagram (default: by size class)")
       ->check(CLI::Range(size_t{1}, size_t{kMaxSpansPerDatagram}));
   app.add_option("--templates", o.templates, "distinct datagrams in the pool")->check(CLI::Range(1u, 100000u));
+  app.add_option("--processes", o.processes,
+                 "distinct client processes the pool's datagrams come from (0 = a new one per datagram); "
+                 "a real client sends all its batches with one process")
+      ->check(CLI::Range(0u, 100000u));
   app.add_option("--cpus", o.cpus, "pin sender threads, e.g. 0,1")->delimiter(',')->check(CLI::Range(0, 4095));
   app.add_flag("--json", o.json, "final report as JSON");
   try {
@@ -398,7 +403,8 @@ bool locateIds(Encoding e, Template& t, uint64_t templateIdx, size_t spans) {
 // datagram of a run carries the same number of spans, so that datagrams the kernel drops
 // convert exactly into spans in the benchmark's accounting. Spans are drawn at full size
 // (5–30 tags) while the rest of the datagram still has room for small ones, then smaller.
-Template buildTemplate(const Options& o, Gen& g, uint64_t templateIdx, size_t want) {
+Template buildTemplate(const Options& o, Gen& g, uint64_t templateIdx, size_t want,
+                       const std::vector<jt::Process>& processes) {
   const bool small = o.maxBytes < 4096;
   const int fullTags = small ? 8 : 30;  // a ~1 KB datagram holds two spans of 5–8 tags
   const bool zipkin = o.encoding == Encoding::kZipkin;
@@ -406,7 +412,7 @@ Template buildTemplate(const Options& o, Gen& g, uint64_t templateIdx, size_t wa
     jt::Batch batch;
     std::vector<zt::Span> zspans;
     if (!zipkin) {
-      batch.process = g.process();
+      batch.process = processes.empty() ? g.process() : processes[templateIdx % processes.size()];
       batch.__set_seqNo(static_cast<int64_t>(templateIdx) + 1);  // like jaeger-client-go
       batch.__set_stats(jt::ClientStats{});
     }
@@ -670,17 +676,19 @@ int main(int argc, char** argv) {
   if (templates == 0) templates = o.maxBytes >= 16384 ? 32 : 1024;
   templates = std::max(templates, std::min(o.batch, 1024u));
   Gen g(o.seed);
+  std::vector<jt::Process> processes;
+  for (unsigned i = 0; i < o.processes; ++i) processes.push_back(g.process());
   std::vector<Template> pool;
   pool.reserve(templates);
   uint64_t poolSpans = 0, poolBytes = 0;
   size_t spansPer = o.spans;
   if (spansPer == 0) {
     // Probe: as many average spans as fit, less a margin so that every datagram can hold them.
-    const size_t greedy = buildTemplate(o, g, 0, 0).idOffsets.size();
+    const size_t greedy = buildTemplate(o, g, 0, 0, processes).idOffsets.size();
     spansPer = o.maxBytes < 4096 ? 2 : std::max<size_t>(1, greedy * 95 / 100);  // ~1 KB ≈ 2 spans, as in the anchors
   }
   for (unsigned i = 0; i < templates; ++i) {
-    pool.push_back(buildTemplate(o, g, i, spansPer));
+    pool.push_back(buildTemplate(o, g, i, spansPer, processes));
     poolSpans += pool.back().idOffsets.size();
     poolBytes += pool.back().bytes.size();
   }

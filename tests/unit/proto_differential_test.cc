@@ -260,6 +260,33 @@ TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
   EXPECT_EQ(span.attributes(2).key(), "http.status_code");
 }
 
+// §3.5: the first same-trace CHILD_OF is the parent even when its span id is 0 — then there is
+// no parent, and a FOLLOWS_FROM before it is only a link (found by the interop test, seed 7).
+TEST(ProtoDifferential, OtlpChildOfWithZeroIdMeansNoParent) {
+  jt::Batch b;
+  b.process.serviceName = "svc";
+  jt::Span s;
+  s.traceIdLow = 5;
+  s.spanId = 6;
+  s.startTime = 1700000000000000;
+  jt::SpanRef ff;
+  ff.refType = jt::SpanRefType::FOLLOWS_FROM;
+  ff.traceIdLow = 5;
+  ff.spanId = 70;
+  jt::SpanRef zero;  // CHILD_OF, same trace, span id 0
+  zero.traceIdLow = 5;
+  s.__set_references({ff, zero});
+  b.spans = {s};
+  OtlpTranscoder t;
+  ASSERT_EQ(t.transcode(Protocol::kCompact, oracleEmitBatch(Wire::kCompact, b)), RejectReason::kOk);
+  expect::otlp::ResourceSpans got;
+  ASSERT_TRUE(got.ParseFromString(asString(t.output())));
+  const auto& span = got.scope_spans(0).spans(0);
+  EXPECT_TRUE(span.parent_span_id().empty());
+  ASSERT_EQ(span.links_size(), 1) << "the zero CHILD_OF equals the (absent) parent id: no link";
+  EXPECT_EQ(span.links(0).span_id(), expect::be64(70));
+}
+
 // Thrift fields may come in any order (hand-encoded: generated writers always use id order). The
 // views make the output independent of it: api_v2 bytes are identical, OTLP identical once parsed
 // (the resource may come after the spans when the process does).

@@ -196,16 +196,20 @@ inline void otlpSpan(otlp::Span* o, const jt::Span& s) {
   if (s.flags & 1) o->set_flags(1);
   int64_t parent = s.parentSpanId;  // §3.5
   if (parent == 0) {
+    // The first same-trace CHILD_OF decides even with span id 0 (no parent then); only without
+    // one does the first same-trace FOLLOWS_FROM (jThriftSpanParentID returns from each loop).
     const jt::SpanRef* ff = nullptr;
+    bool childOf = false;
     for (const jt::SpanRef& r : s.references) {
       if (r.traceIdHigh != s.traceIdHigh || r.traceIdLow != s.traceIdLow) continue;
       if (r.refType == jt::SpanRefType::CHILD_OF) {
         parent = r.spanId;
+        childOf = true;
         break;
       }
       if (ff == nullptr && r.refType == jt::SpanRefType::FOLLOWS_FROM) ff = &r;
     }
-    if (parent == 0 && ff != nullptr) parent = ff->spanId;
+    if (!childOf && ff != nullptr) parent = ff->spanId;
   }
   if (parent != 0) o->set_parent_span_id(be64(parent));
 

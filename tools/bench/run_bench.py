@@ -69,6 +69,15 @@ CONFIGS = {
               "--processor.zipkin-compact.server-socket-buffer-size=8388608"],
 }
 ENC_PORT = {"compact": "compact", "binary": "binary", "zipkin": "zipkin"}
+# Reporter transports (tools/bench/transports.py): the sink's --protocol (None = the TChannel
+# jaeger-collector-sink) and the agent's reporter flags for a sink on 127.0.0.1:<port>.
+TRANSPORTS = {
+    "tchannel": (None, lambda port: ["--reporter.tchannel.host-port=127.0.0.1:%d" % port]),
+    "grpc": ("grpc", lambda port: ["--reporter.grpc.host-port=127.0.0.1:%d" % port]),
+    "otlp-grpc": ("otlp-grpc", lambda port: ["--reporter.otlp.endpoint=127.0.0.1:%d" % port]),
+    "otlp-http": ("otlp-http", lambda port: ["--reporter.otlp.endpoint=http://127.0.0.1:%d" % port,
+                                             "--reporter.otlp.protocol=http/protobuf"]),
+}
 
 
 class BenchError(Exception):
@@ -230,6 +239,7 @@ class Runner:
         self.agent = args.agent or os.path.join(b, "jaeger-xdp-agent")
         self.loadgen = args.loadgen or os.path.join(b, "tools", "jaeger-loadgen")
         self.sink = args.sink or os.path.join(b, "tools", "jaeger-collector-sink")
+        self.modern_sink = os.path.join(b, "tools", "jaeger-modern-sink")  # only for transports.py
         for p in (self.agent, self.loadgen, self.sink):
             if not os.access(p, os.X_OK):
                 raise BenchError("missing binary %s (build targets jaeger-xdp-agent jaeger-loadgen "
@@ -243,10 +253,12 @@ class Runner:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- one measured run -----------------------------------------------------------------------
-    def run(self, path, size, encoding, rate_dps, config, duration, veth=None, perf_out=None, label=""):
+    def run(self, path, size, encoding, rate_dps, config, duration, veth=None, perf_out=None, label="",
+            transport="tchannel", loadgen_args=()):
         """Returns a dict with everything measured (or raises BenchError)."""
         d = tempfile.mkdtemp(prefix="run.", dir=self.tmp)
         started = len(self.procs.procs)
+        self.transport, self.loadgen_args = transport, list(loadgen_args)
         try:
             return self._run(d, path, size, encoding, rate_dps, config, duration, veth, perf_out, label)
         finally:
@@ -259,7 +271,9 @@ class Runner:
 
     def _run(self, d, path, size, encoding, rate_dps, config, duration, veth, perf_out, label):
         stats = os.path.join(d, "sink.json")
-        sink = self.procs.start([self.sink, "--port", "0", "--stats-file", stats, "--stats-interval-ms", "200"],
+        sink_protocol, reporter_flags = TRANSPORTS[self.transport]
+        sink_cmd = [self.sink] if sink_protocol is None else [self.modern_sink, "--protocol", sink_protocol]
+        sink = self.procs.start(sink_cmd + ["--port", "0", "--stats-file", stats, "--stats-interval-ms", "200"],
                                 stdout=subprocess.PIPE, stderr=open(os.path.join(d, "sink.err"), "w"), text=True)
         line = sink.stdout.readline()
         m = re.match(r"ready (\d+)", line)
@@ -271,8 +285,7 @@ class Runner:
         if veth is not None:
             bind[ENC_PORT[encoding]] = veth.host_ip + ":0"
         agent_log = os.path.join(d, "agent.log")
-        agent_args = [self.agent,
-                      "--reporter.tchannel.host-port=127.0.0.1:%d" % sink_port,
+        agent_args = [self.agent] + reporter_flags(sink_port) + [
                       "--processor.zipkin-compact.server-host-port=" + bind["zipkin"],
                       "--processor.jaeger-compact.server-host-port=" + bind["compact"],
                       "--processor.jaeger-binary.server-host-port=" + bind["binary"],
@@ -308,7 +321,7 @@ class Runner:
         target = "%s:%d" % (veth.host_ip if veth else "127.0.0.1", ports[ENC_PORT[encoding]])
         threads = self.args.threads_1k if size == "1k" else getattr(self.args, "threads_64k", 1)
         lg = [self.loadgen, "--target", target, "--encoding", encoding, "--size", size, "--rate", str(rate_dps),
-              "--threads", str(threads), "--duration", str(duration), "--seed", "7", "--json"]
+              "--threads", str(threads), "--duration", str(duration), "--seed", "7", "--json"] + self.loadgen_args
         if veth is not None:
             lg = ["ip", "netns", "exec", veth.ns] + lg
         snmp0 = snmp()
@@ -388,7 +401,7 @@ class Runner:
         unknown = totals.get("failed_unknown_spans", 0)
         identity_ok = gap == 0 or (gap < 0 and -gap <= unknown)
         r = {
-            "path": path, "size": size, "encoding": encoding, "config": config, "label": label,
+            "path": path, "transport": self.transport, "size": size, "encoding": encoding, "config": config, "label": label,
             "rate_dps": rate_dps, "duration": duration, "threads": threads,
             "sent_datagrams": sent["datagrams"], "sent_spans": sent["spans"], "sent_bytes": sent["bytes"],
             "send_errors": sent["send_errors"], "spans_per_datagram": k, "avg_bytes": sent["pool_avg_bytes"],

@@ -323,17 +323,16 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
   const view::RefView* refs = sc.refs.data() + s.refsFirst;
   int64_t parent = s.parentSpanId;
   if (parent == 0) {
+    const view::RefView* childOf = nullptr;
     const view::RefView* followsFrom = nullptr;
-    for (uint32_t i = 0; i < s.refsCount; ++i) {
+    for (uint32_t i = 0; i < s.refsCount && childOf == nullptr; ++i) {
       const view::RefView& r = refs[i];
       if (r.traceIdHigh != s.traceIdHigh || r.traceIdLow != s.traceIdLow) continue;
-      if (r.refType == 0) {
-        parent = r.spanId;
-        break;
-      }
-      if (followsFrom == nullptr && r.refType == 1) followsFrom = &r;
+      if (r.refType == 0) childOf = &r;
+      else if (followsFrom == nullptr && r.refType == 1) followsFrom = &r;
     }
-    if (parent == 0 && followsFrom != nullptr) parent = followsFrom->spanId;
+    // The first same-trace CHILD_OF decides, even when its span id is 0 (then: no parent).
+    if (const view::RefView* p = childOf != nullptr ? childOf : followsFrom; p != nullptr) parent = p->spanId;
   }
   if (parent != 0) spanId(w, span_tag::kParentSpanId, parent);
   if ((s.flags & 1) != 0) {  // §3.3: only the sampled bit, as W3C 0x1
