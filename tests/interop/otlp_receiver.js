@@ -15,7 +15,8 @@
 //              Content-Encoding: gzip body (§4.2); answers 200 with an empty
 //              ExportTraceServiceResponse of the same content type.
 // Every request becomes one JSON line: {transport, encoding, contentType, path, bytes,
-// resourceSpans:[...normalized...]} (see norm* below), written before the answer. Anything not
+// resourceSpans:[...normalized...]} (see norm* below), written before the answer; every gRPC
+// stream also one {transport: 'grpc-stream', path, contentType, encoding} line (its headers). Anything not
 // decodable, a wrong path/method/content type, or a message that does not re-encode to the same
 // length (fields the codec does not know, i.e. dropped on decode) becomes {error: "..."} and the
 // request is answered with an error. Prints "PORTS <grpc> <http>" once listening; stops on
@@ -147,7 +148,7 @@ const server = new grpc.Server();
 server.addService(service, {
   Export(call, callback) {
     const ok = record({
-      // grpc-js consumes grpc-encoding and content-type itself: not observable here.
+      // grpc-js consumes grpc-encoding and content-type itself: see the 'grpc-stream' lines.
       transport: 'grpc', path: EXPORT_PATH, encoding: null, contentType: null,
     }, call.request);
     if (ok) callback(null, emptyResponse);
@@ -204,6 +205,16 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, g
   if (err) {
     process.stderr.write('otlp_receiver: gRPC bind: ' + err.message + '\n');
     process.exit(1);
+  }
+  // grpc-js consumes grpc-encoding before a handler sees the metadata; the HTTP/2 request
+  // headers are visible on its (internal, pinned version) http2 servers. One line per stream.
+  for (const h2 of (server.http2Servers || new Map()).keys()) {
+    h2.on('stream', (stream, headers) => {
+      fs.writeSync(out, JSON.stringify({
+        transport: 'grpc-stream', path: headers[':path'], contentType: headers['content-type'] || '',
+        encoding: headers['grpc-encoding'] || 'identity',
+      }) + '\n');
+    });
   }
   httpServer.listen(0, '127.0.0.1', () => {
     process.stdout.write('PORTS ' + grpcPort + ' ' + httpServer.address().port + '\n');
