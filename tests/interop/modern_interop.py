@@ -378,6 +378,19 @@ def main():
         bad = run.metric_sum("jaeger_agent_decode_rejected_total")
         if bad:
             problems.append("agent rejected %d datagrams" % bad)
+        # Its own accounting agrees: every delivered span counted submitted (counted once the
+        # answer is in, a moment after the receiver recorded the request), none failed or dropped.
+        submitted, deadline = 0, time.time() + 3
+        while time.time() < deadline:
+            submitted = run.metric_sum("jaeger_agent_reporter_spans_submitted_total")
+            if submitted >= len(expected):
+                break
+            time.sleep(0.1)
+        lost = run.metric_sum("jaeger_agent_reporter_spans_failures_total") + run.metric_sum(
+            "jaeger_agent_reporter_spans_dropped_total")
+        if submitted != len(expected) or lost:
+            problems.append("agent counted %d spans submitted and %d failed or dropped; %d expected delivered"
+                            % (submitted, lost, len(expected)))
         run.stop_agent(problems)
         records = load_lines(run.received_path)
         if run.otlp:
