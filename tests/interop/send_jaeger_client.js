@@ -134,6 +134,16 @@ const BINARY_VALUES = [
   Buffer.alloc(300, 0xa5),
 ];
 
+// Tags the OTLP status rules read (modern-collectors.md §3.6, §3.7), one set per span in turn;
+// JS numbers are DOUBLE, so an http.status_code that counts must be a string of digits.
+const STATUS_TAGS = [
+  null, {error: true}, {'error': true, 'otel.status_description': 'boom ü'},
+  {'error': true, 'http.status_message': 'Bad Gateway'}, {'otel.status_code': 'ok'},
+  {'otel.status_code': 'ERROR', 'otel.status_description': 'failed'}, {'otel.status_code': 'maybe'},
+  {'http.status_code': '404', 'http.status_message': 'Not Found'}, {'http.status_code': '+503'},
+  {'http.status_code': '200'}, {'http.status_code': 500}, {'error': false}, {'error': 'true'},
+];
+
 let spanSerial = 0;
 function addTags(span) {
   const n = spanSerial++;
@@ -150,6 +160,7 @@ function addTags(span) {
   span.setTag(opentracing.Tags.SPAN_KIND, pick(['client', 'server', 'producer', 'consumer']));
   span.setTag('ключ-ü', 'значение');                                // unicode key
   span.addTags({'multi.a': 1.5, 'multi.b': 'two', 'multi.c': true});
+  if (STATUS_TAGS[n % STATUS_TAGS.length]) span.addTags(STATUS_TAGS[n % STATUS_TAGS.length]);
 }
 
 function addLogs(span, count) {
@@ -249,6 +260,10 @@ async function main() {
     // every few traces keeps the loopback socket of the agent from overflowing.
     if (traces % 8 === 0) await sleep(2);
   }
+  // Let the 20 ms flush timers send everything first: a flush racing close() can lose its
+  // datagram (the socket closes before the send completes), which is not the agent's doing.
+  await sleep(100);
+  for (let i = 0; i < 100 && sendsInFlight > 0; i++) await sleep(10);
   await Promise.all(tracers.map((t) => closeTracer(t.tracer)));
   for (let i = 0; i < 100 && sendsInFlight > 0; i++) await sleep(10);
 

@@ -1,0 +1,417 @@
+#!/usr/bin/python3
+"""Interop: real clients' spans through the agent binary to Jaeger api_v2 and OTLP receivers, every
+span compared field by field with what the conversion rules say it must be (issue #15).
+
+  modern_interop.py <agent> <oracle-sender> grpc|otlp-grpc|otlp-http jaeger-client|oracle [--gzip]
+
+  receiver  grpc:       grpc_peer.py (python3-grpcio), PostSpans decoded here with python3-protobuf
+                        from tests/proto/jaeger_api_v2.proto;
+            otlp-*:     otlp_receiver.js (@grpc/grpc-js or node:http) decoding with OpenTelemetry's
+                        own generated codec (@opentelemetry/otlp-transformer root.js, §6.2)
+  agent     the binary, --reporter.type=grpc or otlp (--reporter.otlp.protocol grpc or
+            http/protobuf, --gzip: --reporter.otlp.compression=gzip), --agent.tags with an
+            ${ENV:default} entry and a key jaeger-client also sends (hostname), every port ephemeral
+  input     jaeger-client: send_jaeger_client.js (jaeger-client 3.19.0, Thrift binary → the
+            jaeger-binary port); oracle: oracle-sender (Apache Thrift C++, compact → jaeger-compact,
+            every third batch binary → jaeger-binary). Zipkin is not sent yet (modern_rules.py).
+The expected spans come from what the senders recorded on the wire (normalize.js form), through
+modern_rules.py, an implementation of modern-collectors.md §2 / §3 independent of the agent.
+Fails on any span missing, duplicated, unexpected or different in any field, on an envelope that
+breaks §3.1 / §2.1, on requests the receiver could not decode, on a rejected-span count that is
+not the rules' (§2.4a), or when the agent does not exit 0 on SIGTERM. The work dir is kept on
+failure (MODERN_INTEROP_KEEP=1: always). MODERN_INTEROP_SPANS / _BATCHES / _SEED size the run.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import compare  # noqa: E402  (diff, short: the field-by-field report of the TChannel interop)
+import modern_rules  # noqa: E402
+
+# Agent tags (§2.1): a ${VAR:default} entry (expanded from the environment), non-ASCII, and
+# `hostname`, which jaeger-client also sends: api_v2 keeps both (no de-duplication), OTLP
+# upserts (the agent's value wins, then hostname → host.name, §3.2).
+AGENT_TAGS_FLAG = "agent.zone=zone-ü,deploy.env=${JG_MODERN_INTEROP_ENV:unset},hostname=agent-host"
+AGENT_TAGS_ENV = {"JG_MODERN_INTEROP_ENV": "interop-env"}
+AGENT_TAGS = [("agent.zone", "zone-ü"), ("deploy.env", "interop-env"), ("hostname", "agent-host")]
+MAX_LISTED = 5
+
+
+def fail(msg):
+    raise SystemExit("modern_interop: FAIL " + msg)
+
+
+def log(msg):
+    print("modern_interop: " + msg, flush=True)
+
+
+def load_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# ---- received spans, normalized like modern_rules' expectations -----------------------------
+
+def api_v2_kv(kv):
+    return modern_rules.api_v2_kv(kv.key, kv.v_type, kv.v_str, kv.v_bool, kv.v_int64,
+                                  struct.pack(">d", kv.v_float64).hex(), kv.v_binary.hex())
+
+
+def api_v2_process(p):
+    return {"serviceName": p.service_name, "tags": [api_v2_kv(t) for t in p.tags]}
+
+
+def received_api_v2(records, problems):
+    """[(key, process, span)] from grpc_peer.py's records (raw request bytes in hex)."""
+    import grpc_peer  # python3-protobuf classes compiled from tests/proto (needs /usr/bin/python3)
+    out = []
+    for n, rec in enumerate(records):
+        if rec["m"] != "PostSpans":
+            problems.append("request %d: unexpected method %s" % (n, rec["m"]))
+            continue
+        if "decode_error" in rec:
+            problems.append("request %d: python3-protobuf cannot decode it: %s" % (n, rec["decode_error"]))
+            continue
+        raw = bytes.fromhex(rec["hex"])
+        req = grpc_peer.J.PostSpansRequest()
+        req.ParseFromString(raw)
+        if len(req.SerializeToString()) != len(raw):
+            problems.append("request %d: %d bytes re-encode to %d (unknown fields?)"
+                            % (n, len(raw), len(req.SerializeToString())))
+        b = req.batch
+        if not b.HasField("process"):
+            problems.append("request %d: Batch.process missing (the senders always send one, §2.1)" % n)
+        process = api_v2_process(b.process) if b.HasField("process") else None
+        for s in b.spans:
+            span = {
+                "traceId": s.trace_id.hex(), "spanId": s.span_id.hex(), "operationName": s.operation_name,
+                "references": [{"traceId": r.trace_id.hex(), "spanId": r.span_id.hex(), "refType": r.ref_type}
+                               for r in s.references],
+                "flags": s.flags,
+                "startTime": [s.start_time.seconds, s.start_time.nanos],
+                "duration": [s.duration.seconds, s.duration.nanos],
+                "tags": [api_v2_kv(t) for t in s.tags],
+                "logs": [{"timestamp": [l.timestamp.seconds, l.timestamp.nanos],
+                          "fields": [api_v2_kv(f) for f in l.fields]} for l in s.logs],
+                "process": api_v2_process(s.process) if s.HasField("process") else None,
+                "processId": s.process_id, "warnings": list(s.warnings),
+            }
+            out.append(((span["traceId"], span["spanId"]), process, span))
+    return out
+
+
+EMPTY_SCOPE = {"name": "", "version": "", "attributes": [], "droppedAttributesCount": 0}
+
+
+def received_otlp(records, problems, want_transport, want_encoding):
+    """[(key, resource attributes, span)] from otlp_receiver.js's records, checking the envelope
+    (§3.1: one ResourceSpans per batch, one ScopeSpans with the empty scope, nothing else set)."""
+    out = []
+    streams = [r for r in records if r.get("transport") == "grpc-stream"]
+    records = [r for r in records if r.get("transport") != "grpc-stream"]
+    if want_transport == "grpc":
+        if len(streams) != len(records):
+            problems.append("%d gRPC streams seen for %d requests" % (len(streams), len(records)))
+        for st in streams:
+            if (st["path"], st["encoding"]) != ("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                                want_encoding) or not st["contentType"].startswith("application/grpc"):
+                problems.append("gRPC stream %s, want Export, grpc-encoding %s, application/grpc"
+                                % (compare.short(st), want_encoding))
+                break
+    for n, rec in enumerate(records):
+        if "error" in rec:
+            problems.append("request %d (%s): %s" % (n, rec.get("transport"), rec["error"]))
+            continue
+        if rec["transport"] != want_transport:
+            problems.append("request %d came over %s" % (n, rec["transport"]))
+        if want_transport == "http" and rec["encoding"] != want_encoding:
+            problems.append("request %d: Content-Encoding %s, want %s" % (n, rec["encoding"], want_encoding))
+        for rs in rec["resourceSpans"]:
+            res = rs["resource"] or {"attributes": [], "droppedAttributesCount": 0, "entityRefs": 0}
+            if res["droppedAttributesCount"] or res["entityRefs"] or rs["schemaUrl"]:
+                problems.append("request %d: resource with dropped count / entity refs / schema url: %s"
+                                % (n, compare.short(rs)))
+            spans = [sp for ss in rs["scopeSpans"] for sp in ss["spans"]]
+            if len(rs["scopeSpans"]) != (1 if spans else 0):
+                problems.append("request %d: a ResourceSpans with %d ScopeSpans for %d spans (§3.1)"
+                                % (n, len(rs["scopeSpans"]), len(spans)))
+            for ss in rs["scopeSpans"]:
+                if (ss["scope"] or EMPTY_SCOPE) != EMPTY_SCOPE or ss["schemaUrl"]:
+                    problems.append("request %d: scope %s, want the empty scope (§3.1)" % (n, compare.short(ss["scope"])))
+            for sp in spans:
+                out.append(((sp["traceId"], sp["spanId"]), res["attributes"], sp))
+    return out
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.work = tempfile.mkdtemp(prefix="jg-modern-interop-")
+        self.procs = []
+        self.otlp = args.transport.startswith("otlp")
+        self.received_path = os.path.join(self.work, "received.jsonl")
+
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def start_receiver(self):
+        if self.otlp:
+            argv = ["node", os.path.join(HERE, "otlp_receiver.js"), self.received_path]
+        else:
+            argv = ["/usr/bin/python3", os.path.join(HERE, "grpc_peer.py"), "--out", self.received_path]
+        self.receiver = self.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   stderr=open(os.path.join(self.work, "receiver.err"), "w"))
+        line = self.receiver.stdout.readline()
+        m = re.match(r"PORTS (\d+) (\d+)", line)
+        if not m:
+            fail("receiver did not start: %r (%s)" % (line, self.tail("receiver.err")))
+        return int(m.group(1)), int(m.group(2))
+
+    def tail(self, name, n=1500):
+        try:
+            with open(os.path.join(self.work, name), errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def start_agent(self, gport, hport):
+        a = self.args
+        if a.transport == "grpc":
+            reporter = ["--reporter.type=grpc", "--reporter.grpc.host-port=127.0.0.1:%d" % gport]
+        elif a.transport == "otlp-grpc":
+            reporter = ["--reporter.type=otlp", "--reporter.otlp.protocol=grpc",
+                        "--reporter.otlp.endpoint=127.0.0.1:%d" % gport]
+        else:
+            reporter = ["--reporter.type=otlp", "--reporter.otlp.protocol=http/protobuf",
+                        "--reporter.otlp.endpoint=http://127.0.0.1:%d" % hport]
+        if a.gzip:
+            reporter.append("--reporter.otlp.compression=gzip")
+        buf = str(8 << 20)
+        env = dict(os.environ, **AGENT_TAGS_ENV)
+        self.agent_log = os.path.join(self.work, "agent.log")
+        self.agent = self.spawn([a.agent] + reporter + [
+            "--agent.tags=" + AGENT_TAGS_FLAG,
+            "--processor.jaeger-compact.server-host-port=127.0.0.1:0",
+            "--processor.jaeger-binary.server-host-port=127.0.0.1:0",
+            "--processor.zipkin-compact.server-host-port=127.0.0.1:0",
+            "--processor.jaeger-compact.server-socket-buffer-size=" + buf,
+            "--processor.jaeger-binary.server-socket-buffer-size=" + buf,
+            "--http-server.host-port=127.0.0.1:0", "--admin.http.host-port=127.0.0.1:0", "--log-level=info"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "w"))
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            text = self.tail("agent.log", 1 << 20)
+            if self.agent.poll() is not None:
+                fail("agent exited (%d): %s" % (self.agent.returncode, text[-1500:]))
+            admin = re.search(r"admin server :(\d+)", text)
+            udp = re.search(r"jaeger-compact :(\d+), jaeger-binary :(\d+)", text)
+            if admin and udp:
+                self.admin = int(admin.group(1))
+                return int(udp.group(1)), int(udp.group(2))
+            time.sleep(0.05)
+        fail("agent not ready within 15 s: " + self.tail("agent.log"))
+
+    def send(self, compact, binary):
+        a = self.args
+        sent = os.path.join(self.work, "sent.jsonl")
+        if a.input == "jaeger-client":
+            argv = ["node", os.path.join(HERE, "send_jaeger_client.js"), str(binary), sent,
+                    "--spans", str(a.spans), "--seed", str(a.seed)]
+        else:
+            argv = [a.oracle, "--compact-port", str(compact), "--binary-port", str(binary),
+                    "--batches", str(a.batches), "--seed", str(a.seed), "--out", sent]
+        env = dict(os.environ, JAGENT_IDL_DIR=os.path.join(HERE, "..", "..", "idl"))
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        sys.stdout.write(r.stdout)
+        if r.returncode != 0:
+            fail("%s sender exited %d: %s" % (a.input, r.returncode, r.stderr[-1500:]))
+        return load_lines(sent)
+
+    def received_count(self):
+        n = 0
+        for rec in load_lines(self.received_path):
+            if self.otlp:
+                n += sum(len(ss["spans"]) for rs in rec.get("resourceSpans", []) for ss in rs["scopeSpans"])
+            else:
+                n += rec.get("spans", 0)
+        return n
+
+    def wait_received(self, want, limit=20):
+        deadline, last, last_change = time.time() + limit, -1, time.time()
+        while True:
+            n = self.received_count()
+            if n >= want:
+                break
+            if n != last:
+                last, last_change = n, time.time()
+            if time.time() > deadline or time.time() - last_change > 8:
+                log("timeout: the receiver has %d of %d spans" % (n, want))
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # late duplicates show up too
+
+    def metric_sum(self, name):
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin, timeout=5).read().decode()
+        return sum(float(m.group(1)) for m in re.finditer(r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M))
+
+    def stop_agent(self, problems):
+        self.agent.send_signal(signal.SIGTERM)
+        try:
+            rc = self.agent.wait(timeout=15)
+            if rc != 0:
+                problems.append("agent exited %d after SIGTERM: %s" % (rc, self.tail("agent.log", 800)))
+        except subprocess.TimeoutExpired:
+            problems.append("agent did not exit within 15 s of SIGTERM")
+        time.sleep(0.3)  # what the drain sent is recorded before the receiver stops
+        self.receiver.stdin.close()
+        try:
+            self.receiver.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            problems.append("receiver did not stop")
+
+    def cleanup(self, ok):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if ok and not os.environ.get("MODERN_INTEROP_KEEP"):
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            print("modern_interop: work dir kept: " + self.work)
+
+
+def compare_spans(name, expected, received, problems):
+    """expected: {key: (ctx, span)}; received: [(key, ctx, span)]. Appends to problems."""
+    got = collections.OrderedDict()
+    for key, ctx, span in received:
+        got.setdefault(key, []).append((ctx, span))
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    duplicated = [(k, len(v)) for k, v in got.items() if len(v) > 1]
+    altered = []
+    for k, (ctx, span) in expected.items():
+        for rctx, rspan in got.get(k, []):
+            d = []
+            compare.diff({"context": ctx, "span": span}, {"context": rctx, "span": rspan}, "", d)
+            if d:
+                altered.append((k, d))
+                break
+    for what, keys in (("missing", missing), ("unexpected", unexpected)):
+        for k in keys[:MAX_LISTED]:
+            problems.append("%s: trace %s span %s" % (what, k[0], k[1]))
+    for k, n in duplicated[:MAX_LISTED]:
+        problems.append("duplicated: trace %s span %s received %d times" % (k[0], k[1], n))
+    for k, d in altered[:MAX_LISTED]:
+        problems.append("altered: trace %s span %s, %d field(s) differ:\n%s" % (k[0], k[1], len(d), "\n".join(
+            "      %s: want %s, got %s" % (p, compare.short(a), compare.short(b)) for p, a, b in d[:8])))
+    counts = (len(missing), len(duplicated), len(unexpected), len(altered))
+    if any(counts):
+        problems.append("%s: %d missing, %d duplicated, %d unexpected, %d altered (listed: at most %d each)"
+                        % ((name,) + counts + (MAX_LISTED,)))
+    return len(received)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("agent")
+    ap.add_argument("oracle")
+    ap.add_argument("transport", choices=["grpc", "otlp-grpc", "otlp-http"])
+    ap.add_argument("input", choices=["jaeger-client", "oracle"])
+    ap.add_argument("--gzip", action="store_true", help="--reporter.otlp.compression=gzip")
+    ap.add_argument("--spans", type=int, default=int(os.environ.get("MODERN_INTEROP_SPANS", 600)))
+    ap.add_argument("--batches", type=int, default=int(os.environ.get("MODERN_INTEROP_BATCHES", 120)))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("MODERN_INTEROP_SEED", 7)))
+    args = ap.parse_args()
+    if args.gzip and not args.transport.startswith("otlp"):
+        ap.error("--gzip is an OTLP option")
+    need = (["@opentelemetry/otlp-transformer", "@grpc/grpc-js", "protobufjs"] if args.transport != "grpc" else []) + (
+        ["jaeger-client", "thriftrw"] if args.input == "jaeger-client" else [])
+    for pkg in need:
+        if not os.path.isdir(os.path.join(HERE, "node_modules", pkg)):
+            fail("npm package %s is missing from tests/interop/node_modules: run tools/setup-npm.sh" % pkg)
+    name = "%s %s%s" % (args.transport, args.input, " gzip" if args.gzip else "")
+    t0 = time.time()
+    run = Run(args)
+    ok = False
+    try:
+        gport, hport = run.start_receiver()
+        compact, binary = run.start_agent(gport, hport)
+        log("%s: receiver :%d/:%d, agent compact :%d binary :%d" % (name, gport, hport, compact, binary))
+        sent = run.send(compact, binary)
+        transport = "grpc" if args.transport == "grpc" else "otlp"
+        expected, rejected, skipped = {}, 0, collections.Counter()
+        for s in sent:
+            try:
+                ctx, span = modern_rules.expected_for(s, transport, AGENT_TAGS)
+            except NotImplementedError:
+                skipped[s["format"]] += 1
+                continue
+            if span is None:
+                rejected += 1
+            else:
+                expected[(span["traceId"], span["spanId"])] = (ctx, span)
+        if len(expected) + rejected + sum(skipped.values()) != len(sent):
+            fail("the sent file has duplicated span ids (a test bug)")
+        run.wait_received(len(expected))
+        problems = []
+        dropped = run.metric_sum("jaeger_agent_decode_spans_dropped_total")
+        if dropped != rejected:
+            problems.append("agent counted %d spans not encodable, the rules reject %d (§2.4a)" % (dropped, rejected))
+        bad = run.metric_sum("jaeger_agent_decode_rejected_total")
+        if bad:
+            problems.append("agent rejected %d datagrams" % bad)
+        # Its own accounting agrees: every delivered span counted submitted (counted once the
+        # answer is in, a moment after the receiver recorded the request), none failed or dropped.
+        submitted, deadline = 0, time.time() + 3
+        while time.time() < deadline:
+            submitted = run.metric_sum("jaeger_agent_reporter_spans_submitted_total")
+            if submitted >= len(expected):
+                break
+            time.sleep(0.1)
+        lost = run.metric_sum("jaeger_agent_reporter_spans_failures_total") + run.metric_sum(
+            "jaeger_agent_reporter_spans_dropped_total")
+        if submitted != len(expected) or lost:
+            problems.append("agent counted %d spans submitted and %d failed or dropped; %d expected delivered"
+                            % (submitted, lost, len(expected)))
+        run.stop_agent(problems)
+        records = load_lines(run.received_path)
+        if run.otlp:
+            received = received_otlp(records, problems, "grpc" if args.transport == "otlp-grpc" else "http",
+                                     "gzip" if args.gzip else "identity")
+        else:
+            received = received_api_v2(records, problems)
+        compare_spans(name, expected, received, problems)
+        summary = ("%s: %d spans sent, %d rejected as §2.4a requires, %d expected, %d received in %d requests%s, "
+                   "%.1f s" % (name, len(sent), rejected, len(expected), len(received), sum(r.get("transport") != "grpc-stream" for r in records),
+                               "".join(", %d %s not compared" % (n, f) for f, n in skipped.items()), time.time() - t0))
+        if problems:
+            for p in problems[:30]:
+                print("modern_interop: FAIL " + p)
+            print("modern_interop: agent log tail:\n" + run.tail("agent.log", 1500))
+            fail(summary)
+        ok = True
+        log("OK " + summary + "; every span identical field by field")
+    finally:
+        run.cleanup(ok)
+
+
+if __name__ == "__main__":
+    main()
