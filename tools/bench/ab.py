@@ -84,11 +84,12 @@ def render(rows, meta):
     return "\n".join(o) + "\n"
 
 
-def insert(md_path, section):
+def insert(md_path, section, begin=MARK_BEGIN, end=MARK_END):
+    """Replaces the section between the markers, or inserts it after the title's paragraph."""
     text = open(md_path).read() if os.path.exists(md_path) else "# Benchmarks\n"
-    if MARK_BEGIN in text:
-        pre, rest = text.split(MARK_BEGIN, 1)
-        post = rest.split(MARK_END, 1)[1].lstrip("\n") if MARK_END in rest else ""
+    if begin in text:
+        pre, rest = text.split(begin, 1)
+        post = rest.split(end, 1)[1].lstrip("\n") if end in rest else ""
         text = pre + section + "\n" + post
     else:
         lines = text.split("\n")
