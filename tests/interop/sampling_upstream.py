@@ -12,7 +12,9 @@ Checked byte for byte: /sampling and / bodies (as jaeger-agent renders them, ref
 none), hostile answers (2 MiB, malformed) → 500 and jaeger_agent_sampling_upstream_rejects_total,
 then the upstream stopped: the last good answer is served stale, an unknown service gets
 500 "collector error: …", and the proxy counters keep their names and count exactly.
-Usage: sampling_upstream.py <agent-binary> http|grpc
+With `grpc-reporter` the agent runs --reporter.type=grpc (a collector that is not there) instead:
+the flag overrides the reporter's sampling source, baggage stays with the reporter.
+Usage: sampling_upstream.py <agent-binary> http|grpc [otlp-reporter|grpc-reporter]
 """
 import http.server
 import json
@@ -183,6 +185,14 @@ def q(service):
 
 def main():
     agent_bin, mode = sys.argv[1], sys.argv[2]
+    reporter = sys.argv[3] if len(sys.argv) > 3 else "otlp-reporter"
+    if reporter == "otlp-reporter":
+        reporter_flags = ["--reporter.type=otlp", "--reporter.otlp.protocol=http/protobuf",
+                          "--reporter.otlp.endpoint=http://127.0.0.1:9"]
+        baggage_error = "collector error: no collector configured\n"
+    else:
+        reporter_flags = ["--reporter.grpc.host-port=127.0.0.1:9"]
+        baggage_error = "collector error: baggage restrictions are not available over gRPC\n"
     started = time.time()
     up = HttpUpstream() if mode == "http" else GrpcUpstream()
     tmp = tempfile.mkdtemp(prefix="js-sampling-")
@@ -192,8 +202,7 @@ def main():
         # TTL 0: every request goes upstream, so each one below is one upstream call (and stale
         # serving shows as soon as the upstream is gone).
         agent = subprocess.Popen([
-            agent_bin, "--reporter.type=otlp", "--reporter.otlp.protocol=http/protobuf",
-            "--reporter.otlp.endpoint=http://127.0.0.1:9", "--sampling.upstream=" + up.flag(),
+            agent_bin] + reporter_flags + ["--sampling.upstream=" + up.flag(),
             "--http-server.sampling-cache-ttl=0", "--processor.shards=1",
             "--processor.jaeger-compact.server-host-port=127.0.0.1:0",
             "--processor.jaeger-binary.server-host-port=127.0.0.1:0",
@@ -226,7 +235,7 @@ def main():
         if up.services() != [s for s in EXPECT for _ in (0, 1)]:
             fail("upstream saw services %r" % up.services())
         status, got = get(sampling, "/baggageRestrictions?service=svc")
-        if (status, got) != (500, "collector error: no collector configured\n"):
+        if (status, got) != (500, baggage_error):
             fail("baggage: %d %r" % (status, got))
 
         proxy = 'endpoint="sampling",protocol="tchannel",result="%s"'
@@ -266,7 +275,7 @@ def main():
         rc = agent.wait(timeout=15)
         if rc != 0:
             fail("agent exit code %d: %s" % (rc, open(log).read()[-2000:]))
-        print("PASS %s (%d sampling requests, %.1f s)" % (mode, calls, time.time() - started))
+        print("PASS %s %s (%d sampling requests, %.1f s)" % (mode, reporter, calls, time.time() - started))
     finally:
         if agent and agent.poll() is None:
             agent.kill()

@@ -269,6 +269,19 @@ struct HttpUpstream {
           const std::string chunk(64 * 1024, ' ');
           return sink.write(chunk.data(), chunk.size());  // never ends on its own
         });
+      } else if (svc == "slow") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the 1 s read timeout
+        res.set_content("{}", "application/json");
+      } else if (svc == "trickle") {
+        // One byte every 200 ms: each read is in time, the whole body is not.
+        res.set_chunked_content_provider("application/json", [n = 0](size_t, httplib::DataSink& sink) mutable {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          if (++n > 10) {
+            sink.done();
+            return true;
+          }
+          return sink.write(" ", 1);
+        });
       } else if (svc == "bad") {
         res.set_content(R"({"strategyType":)", "application/json");
       } else if (svc == "down") {
@@ -329,6 +342,19 @@ TEST(HttpConfigManager, FetchesParsesAndBoundsAnswers) {
   ASSERT_FALSE(down);
   EXPECT_EQ(down.error().message(), prefix + "HTTP status 503");
   EXPECT_EQ(rejects("malformed"), 1u);  // a status is an upstream error, not a reject
+
+  auto timed = [&](const char* svc) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = m.getSamplingStrategy(svc);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1400)) << svc;
+    return r;
+  };
+  auto slow = timed("slow");
+  ASSERT_FALSE(slow);
+  EXPECT_EQ(slow.error().message(), prefix + "no complete answer (read failed or timed out)");
+  auto trickle = timed("trickle");
+  ASSERT_FALSE(trickle);
+  EXPECT_EQ(trickle.error().message(), prefix + "answer not complete within 1000 ms");
 
   auto baggage = m.getBaggageRestrictions("x");
   EXPECT_FALSE(baggage);
