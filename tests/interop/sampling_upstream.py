@@ -32,6 +32,8 @@ import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from grpc_agent_smoke import fail, wait_until  # noqa: E402
 SERVICE_ODD = "svc a/b&c=\u00fc"  # percent-encoded on the way up, decoded by the upstream
 
 # What the upstream knows, and what the agent must answer for it: (/sampling, /).
@@ -59,21 +61,6 @@ HTTP_BODIES = {
     "huge": " " * (2 << 20),
     "bad": '{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":"high"}}',
 }
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def wait_until(fn, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail("timed out waiting for " + what)
 
 
 class HttpUpstream:
@@ -122,7 +109,6 @@ class GrpcUpstream:
     def __init__(self):
         import grpc
         from concurrent import futures
-        sys.path.insert(0, HERE)
         import grpc_peer  # compiles tests/proto with protoc, as the other gRPC tests do
         J = grpc_peer.J
         seen = self.seen = []

@@ -153,7 +153,8 @@ TEST(SamplingJson, JsonpbWithEmitDefaultsRendersAsTheGrpcPath) {
             R"({"defaultSamplingProbability":0.1,"defaultLowerBoundTracesPerSecond":0.5,"perOperationStrategies":)"
             R"([{"operation":"GET /a\u003cb\u003e","probabilisticSampling":{"samplingRate":1}}]}})");
   // The observed §5.4 answer, both renderings.
-  auto p = parseSamplingStrategyJson(R"({"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.25}})");
+  auto p =
+      parseSamplingStrategyJson(R"({"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":0.25}})");
   ASSERT_TRUE(p);
   EXPECT_EQ(render(*p, true), R"({"strategyType":0,"probabilisticSampling":{"samplingRate":0.25}})");
   // Missing strategyType = 0 (proto3 default); maxTracesPerSecond clamped to i16 like the gRPC path.

@@ -99,8 +99,12 @@ Result<const Json*> object(const Json& parent, const char* key) {
   return v;
 }
 
-Result<ProbabilisticSampling> probabilistic(const Json& obj) {
-  auto rate = number(member(obj, "samplingRate"), "samplingRate");
+// `parent.probabilisticSampling`, absent (nullopt) or {samplingRate}.
+Result<std::optional<ProbabilisticSampling>> probabilistic(const Json& parent) {
+  auto obj = object(parent, "probabilisticSampling");
+  if (!obj) return Unexpected(obj.error());
+  if (!*obj) return std::nullopt;
+  auto rate = number(member(**obj, "samplingRate"), "samplingRate");
   if (!rate) return Unexpected(rate.error());
   return ProbabilisticSampling{*rate};
 }
@@ -128,13 +132,9 @@ Result<PerOperationSampling> perOperation(const Json& obj) {
         if (!name->is_string()) return jsonError("operation is not a string");
         os.operation = name->get<std::string>();
       }
-      auto ps = object(op, "probabilisticSampling");
+      auto ps = probabilistic(op);
       if (!ps) return Unexpected(ps.error());
-      if (*ps) {
-        auto pr = probabilistic(**ps);
-        if (!pr) return Unexpected(pr.error());
-        os.probabilisticSampling = *pr;
-      }
+      os.probabilisticSampling = ps->value_or(ProbabilisticSampling{});
       po.perOperationStrategies.push_back(std::move(os));
     }
   }
@@ -167,13 +167,9 @@ Result<SamplingStrategyResponse> parseSamplingStrategyJson(std::string_view body
       out.strategyType = *code;
     }
   }
-  auto ps = object(doc, "probabilisticSampling");
+  auto ps = probabilistic(doc);
   if (!ps) return Unexpected(ps.error());
-  if (*ps) {
-    auto p = probabilistic(**ps);
-    if (!p) return Unexpected(p.error());
-    out.probabilisticSampling = *p;
-  }
+  out.probabilisticSampling = *ps;
   auto rl = object(doc, "rateLimitingSampling");
   if (!rl) return Unexpected(rl.error());
   if (*rl) {
@@ -254,7 +250,8 @@ GrpcChannelConfigManager::GrpcChannelConfigManager(std::shared_ptr<grpc::Channel
                         if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
                             st.error_message().find("larger than max") != std::string::npos)
                           tooLarge->inc();
-                        r.error = fmt::format("grpc status {}: {}", static_cast<int>(st.error_code()), st.error_message());
+                        r.error = fmt::format("grpc status {}: {}", static_cast<int>(st.error_code()),
+                                              st.error_message());
                       }
                       c->callback(std::move(r));
                     });
@@ -337,7 +334,8 @@ Result<SamplingStrategyResponse> HttpConfigManager::getSamplingStrategy(const st
     rejects_.tooLarge.inc();
     return upstreamError(fmt::format("GET {}: answer larger than {} bytes", display_, opts_.maxAnswerBytes));
   }
-  if (late) return upstreamError(fmt::format("GET {}: answer not complete within {} ms", display_, opts_.timeout.count()));
+  if (late)
+    return upstreamError(fmt::format("GET {}: answer not complete within {} ms", display_, opts_.timeout.count()));
   if (!res) return upstreamError(fmt::format("GET {}: {}", display_, describe(res.error())));
   if (res->status != 200) return upstreamError(fmt::format("GET {}: HTTP status {}", display_, res->status));
   auto parsed = parseSamplingStrategyJson(body);
