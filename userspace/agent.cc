@@ -8,6 +8,7 @@
 
 #include "common/net.h"
 #include "common/rate_limited_log.h"
+#include "http/sampling_upstream.h"
 #include "report/grpc_transport.h"
 #include "report/otlp_transport.h"
 #include "report/stdout_reporter.h"
@@ -278,13 +279,35 @@ Result<void> Agent::createHttp() {
                report::RawCallback cb) { core->call(method, std::move(arg3), timeout, std::move(cb)); },
         std::chrono::seconds(1));
   } else {
-    // stdout, and otlp (an OTLP receiver serves no sampling; --sampling.upstream is not here yet, §5.5).
+    // stdout, and otlp (an OTLP receiver serves no sampling, §5.5): only --sampling.upstream.
     configManager_ = std::make_unique<http::NoCollectorConfigManager>();
+  }
+  http::ConfigManager* manager = configManager_.get();
+  if (const config::SamplingUpstream& su = cfg_.samplingUpstream; su.kind != config::SamplingUpstream::Kind::kDefault) {
+    // Sampling from the upstream, baggage restrictions still from the reporter's collectors.
+    // 1 s per call, as the reporter's sampling calls.
+    if (su.kind == config::SamplingUpstream::Kind::kGrpc) {
+      const bool v6 = su.host.find(':') != std::string::npos;
+      auto g = http::GrpcChannelConfigManager::create(fmt::format("{}{}{}:{}", v6 ? "[" : "", su.host, v6 ? "]" : "", su.port),
+                                                      std::chrono::seconds(1), registry_);
+      if (!g) return withContext(g.error(), "--sampling.upstream");
+      samplingUpstream_ = std::move(*g);
+    } else {
+      http::HttpConfigManager::Options ho;
+      ho.host = su.host;
+      ho.port = su.port;
+      ho.path = su.path;
+      ho.timeout = std::chrono::seconds(1);
+      samplingUpstream_ = std::make_unique<http::HttpConfigManager>(std::move(ho), registry_);
+    }
+    splitManager_ = std::make_unique<http::SplitConfigManager>(*samplingUpstream_, *configManager_);
+    manager = splitManager_.get();
+    spdlog::info("sampling strategies from {}", su.url);
   }
   http::SamplingProxy::Options spo;
   spo.ttl = cfg_.http.samplingCacheTtl;
   spo.maxEntries = cfg_.http.samplingCacheSize;
-  samplingProxy_ = std::make_unique<http::SamplingProxy>(*configManager_, spo, registry_);
+  samplingProxy_ = std::make_unique<http::SamplingProxy>(*manager, spo, registry_);
 
   http::SamplingServer::Options so;
   so.hostPort = cfg_.httpHostPort;

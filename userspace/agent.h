@@ -82,7 +82,9 @@ class Agent {
   // stop(): detach and unpin after the stages released every UMEM frame.
   std::unique_ptr<receive::XdpDatapath> xdp_;
   // HTTP surfaces, declared last so they are destroyed (stopped) before what they read.
-  std::unique_ptr<http::ConfigManager> configManager_;
+  std::unique_ptr<http::ConfigManager> configManager_;     // the reporter's (or none)
+  std::unique_ptr<http::ConfigManager> samplingUpstream_;  // --sampling.upstream, if set
+  std::unique_ptr<http::ConfigManager> splitManager_;      // upstream sampling + reporter's baggage
   std::unique_ptr<http::SamplingProxy> samplingProxy_;
   std::unique_ptr<http::SamplingServer> samplingServer_;
   std::unique_ptr<http::AdminServer> adminServer_;

@@ -175,6 +175,71 @@ Result<void> resolveReporter(const CLI::App& app, ReporterConfig& r, const std::
 
 }  // namespace
 
+Result<SamplingUpstream> parseSamplingUpstream(std::string_view url) {
+  SamplingUpstream u;
+  if (url.empty()) return u;
+  u.url = std::string(url);
+  auto bad = [&](std::string_view why) {
+    return makeError(fmt::format("--sampling.upstream '{}': {} (want grpc://host:port or http://host:port/path)", url, why));
+  };
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#') return bad("spaces, control characters and '#' are not allowed");
+  std::string_view rest;
+  if (url.starts_with("grpc://")) {
+    u.kind = SamplingUpstream::Kind::kGrpc;
+    rest = url.substr(7);
+  } else if (url.starts_with("http://")) {
+    u.kind = SamplingUpstream::Kind::kHttp;
+    rest = url.substr(7);
+  } else if (url.starts_with("https://") || url.starts_with("grpcs://")) {
+    return bad("TLS is not supported for the sampling upstream");
+  } else {
+    return bad("unknown scheme");
+  }
+  const size_t slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view target = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  if (authority.find('@') != std::string_view::npos) return bad("user info is not supported");
+  std::string_view portText;
+  if (authority.starts_with('[')) {  // [v6]:port
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return bad("unclosed '[' in the host");
+    u.host = std::string(authority.substr(1, close - 1));
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) return bad("junk after ']'");
+    if (!after.empty()) portText = after.substr(1);
+    else if (u.kind == SamplingUpstream::Kind::kGrpc) return bad("a port is required");
+  } else {
+    const size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      u.host = std::string(authority.substr(0, colon));
+      portText = authority.substr(colon + 1);
+      if (u.host.find(':') != std::string::npos) return bad("IPv6 addresses go in brackets");
+    } else {
+      u.host = std::string(authority);
+    }
+  }
+  if (u.host.empty()) return bad("no host");
+  if (portText.empty()) {
+    if (u.kind == SamplingUpstream::Kind::kGrpc || authority.ends_with(':')) return bad("a port is required");
+    u.port = 80;
+  } else {
+    unsigned port = 0;
+    for (char c : portText) {
+      if (c < '0' || c > '9' || port > 65535) return bad("the port is not a number in 1..65535");
+      port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return bad("the port is not a number in 1..65535");
+    u.port = static_cast<uint16_t>(port);
+  }
+  if (u.kind == SamplingUpstream::Kind::kGrpc) {
+    if (!target.empty() && target != "/") return bad("a grpc:// upstream takes no path (the method is fixed)");
+    return u;
+  }
+  u.path = target.empty() ? "/" : target.starts_with('?') ? "/" + std::string(target) : std::string(target);
+  return u;
+}
+
 Result<milliseconds> parseDuration(std::string_view s) {
   // Go's time.ParseDuration subset: a sequence of <decimal><unit>, units ns us µs ms s m h.
   if (s.empty()) return makeError("empty duration");
@@ -352,6 +417,14 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
                      "time; when the collector fails the last good answer is served regardless)")
           ->capture_default_str(),
       "http-server.sampling-cache-ttl");
+  std::string samplingUpstream;
+  opt(app.add_option("--sampling.upstream", samplingUpstream,
+                     "where /sampling and / get strategies from: grpc://host:port (api_v2 "
+                     "SamplingManager/GetSamplingStrategy, e.g. Jaeger v2's remote_sampling on 5779) or "
+                     "http://host:port/path (GET path?service=S, Jaeger's sampling JSON, e.g. "
+                     "http://jaeger:5778/sampling); empty = the tchannel/grpc reporter's collectors (otlp and "
+                     "stdout: none). Plaintext only"),
+      "sampling.upstream");
   opt(app.add_option("--http-server.sampling-cache-size", cfg.http.samplingCacheSize,
                      "how many services' sampling strategies are cached (least recently used evicted; 0 = no cache)")->capture_default_str(),
       "http-server.sampling-cache-size");
@@ -451,6 +524,9 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
   auto sct = dur(samplingTtl, "--http-server.sampling-cache-ttl");
   if (!sct) return Unexpected(sct.error());
   cfg.http.samplingCacheTtl = *sct;
+  auto su = parseSamplingUpstream(samplingUpstream);
+  if (!su) return Unexpected(su.error());
+  cfg.samplingUpstream = std::move(*su);
   cfg.xdp.interfaces = splitCommaList(xdpInterfaces);
   auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
   if (!pow2(cfg.xdp.ringSize) || !pow2(cfg.xdp.umemFrames))

@@ -107,6 +107,18 @@ struct HttpConfig {
   size_t maxRequestBytes = 64 * 1024;
 };
 
+// `--sampling.upstream` (modern-collectors.md §5.4, §5.5): where /sampling and / get strategies
+// from instead of the reporter's collectors. kDefault = the reporter's (tchannel, grpc), or none
+// (stdout, otlp: 500 "no collector configured").
+struct SamplingUpstream {
+  enum class Kind : uint8_t { kDefault, kGrpc, kHttp };
+  Kind kind = Kind::kDefault;
+  std::string host;       // without brackets for IPv6 literals
+  uint16_t port = 0;
+  std::string path;       // http: the request target before ?service= (may hold a query), "/" if none
+  std::string url;        // as given (logs, errors)
+};
+
 struct AgentConfig {
   std::array<ProcessorConfig, 3> processors;
   int shards = 0;                            // --processor.shards; 0 = one per CPU we may run on
@@ -114,6 +126,7 @@ struct AgentConfig {
   std::vector<AgentTag> agentTags;   // --agent.tags, ${ENV:default} already expanded
   XdpConfig xdp;
   HttpConfig http;
+  SamplingUpstream samplingUpstream;
   std::string httpHostPort = ":5778";
   std::string adminHostPort = ":14271";
   std::string logLevel = "info";
@@ -127,6 +140,8 @@ struct AgentConfig {
 // Helpers exposed for tests.
 // `k1=v1,k2=v2` (OTEL_EXPORTER_OTLP_HEADERS syntax, values percent-decoded).
 [[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> parseHeaders(std::string_view s);
+// `grpc://host:port` or `http://host[:port][/path[?query]]` (--sampling.upstream); "" = kDefault.
+[[nodiscard]] Result<SamplingUpstream> parseSamplingUpstream(std::string_view url);
 [[nodiscard]] Result<milliseconds> parseDuration(std::string_view s);          // Go syntax: 1s, 250ms, 1m30s, 1.5s
 [[nodiscard]] Result<std::vector<AgentTag>> parseAgentTags(std::string_view s,
                                                                    const std::function<const char*(const char*)>& getenv);

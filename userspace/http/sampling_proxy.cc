@@ -117,7 +117,9 @@ Result<SamplingStrategyResponse> GrpcConfigManager::getSamplingStrategy(const st
     return upstreamError(fmt::format("GetSamplingStrategy: no answer within {} ms", timeout_.count()));
   report::RawResult r = result.get();
   if (!r.ok) return upstreamError(fmt::format("GetSamplingStrategy: {}", r.error));
-  return decodeApiV2SamplingStrategy(r.arg3);
+  auto decoded = decodeApiV2SamplingStrategy(r.arg3);
+  if (!decoded && malformed_) malformed_->inc();
+  return decoded;
 }
 
 // ---- SamplingProxy -----------------------------------------------------------------------------

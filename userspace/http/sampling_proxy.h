@@ -66,7 +66,9 @@ class TChannelConfigManager final : public ConfigManager {
 class GrpcConfigManager final : public ConfigManager {
  public:
   using RawCall = TChannelConfigManager::RawCall;
-  GrpcConfigManager(RawCall call, std::chrono::milliseconds timeout) : call_(std::move(call)), timeout_(timeout) {}
+  // `malformed` (optional, outlives this): counts answers that do not decode.
+  GrpcConfigManager(RawCall call, std::chrono::milliseconds timeout, metrics::Counter* malformed = nullptr)
+      : call_(std::move(call)), timeout_(timeout), malformed_(malformed) {}
 
   Result<SamplingStrategyResponse> getSamplingStrategy(const std::string& service) override;
   Result<std::vector<BaggageRestriction>> getBaggageRestrictions(const std::string&) override {
@@ -76,6 +78,7 @@ class GrpcConfigManager final : public ConfigManager {
  private:
   RawCall call_;
   std::chrono::milliseconds timeout_;
+  metrics::Counter* malformed_;
 };
 
 // api_v2 `SamplingStrategyResponse` bytes (§1.5) → the proxy's response struct.
