@@ -24,7 +24,6 @@ Only 127.0.0.1; every process is started here and killed at the end; bounded in 
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -196,7 +195,8 @@ class Modern:
     def failed_by(self, s):
         out = {}
         for key, v in s.items():
-            if key.startswith("jaeger_agent_reporter_spans_failed_total{") and 'protocol="%s"' % self.proto in key and v:
+            mine = 'protocol="%s"' % self.proto in key
+            if key.startswith("jaeger_agent_reporter_spans_failed_total{") and mine and v:
                 out[re.search(r'reason="([^"]*)"', key).group(1)] = int(v)
         return out
 
@@ -217,8 +217,8 @@ class Modern:
               "agent counts %d spans submitted, the peers stored %d" % (totals["submitted_spans"], len(delivered)))
         if samples is not None:
             rec, sub, fail, drop = self.counted(samples)
-            check((rec, sub, fail, drop) == (totals["received_spans"], totals["submitted_spans"], totals["failed_spans"],
-                                             totals["dropped_spans"]),
+            check((rec, sub, fail, drop) == tuple(totals[k] for k in ("received_spans", "submitted_spans",
+                                                                       "failed_spans", "dropped_spans")),
                   "/metrics (%d %d %d %d) and exit totals differ: %s" % (rec, sub, fail, drop, totals))
         return totals, stored, summary + " (not encodable %d)" % decode_dropped, elapsed
 
@@ -242,7 +242,6 @@ def scenario_kill(h, x):
     x.start([a])
     sender, sent_path = x.send(300, seed=21, name="kill", pace_us=3000, background=True)
     wait_until(lambda: a.proc.poll() is not None, 20, "the scripted death of the collector")
-    died = time.monotonic()
     b = Peer(h, "a2", x.script([]), ports=a.ports)  # the same collector, restarted
     check(sender.wait(timeout=60) == 0, "oracle-sender failed")
     sent = span_keys(sent_path)
@@ -250,7 +249,6 @@ def scenario_kill(h, x):
     totals, stored, summary, _ = x.finish(sent, [a, b], s)
     before, after = n_spans(a.stored()), n_spans(b.stored())
     check(before > 0 and after > 0, "expected deliveries before (%d) and after (%d) the restart" % (before, after))
-    check(all(r["t"] > died - 0.5 for r in b.verdicts()), "restarted peer saw requests before the death")
     fb = x.failed_by(s)
     lost = n_spans([r for r in a.verdicts() if not r["stored"]])
     check_lost(fb, lost)
