@@ -252,6 +252,12 @@ def scenario_kill(h, x):
     fb = x.failed_by(s)
     lost = n_spans([r for r in a.verdicts() if not r["stored"]])
     check_lost(fb, lost)
+    if x.transport != "otlp_http":
+        # §5.3: the channel went READY twice (start, restart) and is READY now.
+        reconnects = x.m(s, "jaeger_agent_connection_status_collector_reconnects_total")
+        check(reconnects >= 2 and x.m(s, "jaeger_agent_connection_status_collector_connected") == 1,
+              "connection status after the restart: reconnects %d, connected %d" %
+              (reconnects, x.m(s, "jaeger_agent_connection_status_collector_connected")))
     return summary + " before=%d after=%d lost=%d" % (before, after, lost)
 
 
