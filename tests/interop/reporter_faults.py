@@ -91,6 +91,7 @@ class Harness:
         self.agent = None
         self.agent_log = os.path.join(self.dir, "agent.log")
         self.udp = {}
+        self.admin = None
 
     def collector(self, name, port=None, env=None):
         port = port or free_port()
@@ -115,9 +116,10 @@ class Harness:
     def collector_files(self):
         return [c["out"] for c in self.collectors.values()]
 
-    def start_agent(self, peers, extra=()):
-        args = [self.agent_bin,
-                "--reporter.tchannel.host-port=" + ",".join("127.0.0.1:%d" % p for p in peers),
+    def start_agent(self, peers, extra=(), reporter=None):
+        # reporter: the --reporter.* flags naming the collectors (default: TChannel to `peers`).
+        args = [self.agent_bin] + (reporter or [
+                "--reporter.tchannel.host-port=" + ",".join("127.0.0.1:%d" % p for p in peers)]) + [
                 "--processor.jaeger-compact.server-host-port=127.0.0.1:0",
                 "--processor.jaeger-binary.server-host-port=127.0.0.1:0",
                 "--processor.zipkin-compact.server-host-port=127.0.0.1:0",
@@ -130,8 +132,11 @@ class Harness:
 
         def ready():
             with open(self.agent_log) as f:
-                m = re.search(r"agent ready: UDP zipkin-compact :(\d+), jaeger-compact :(\d+), jaeger-binary :(\d+)",
-                              f.read())
+                text = f.read()
+            m = re.search(r"agent ready: UDP zipkin-compact :(\d+), jaeger-compact :(\d+), jaeger-binary :(\d+)", text)
+            a = re.search(r"admin server :(\d+)", text)
+            if a:
+                self.admin = int(a.group(1))
             if m:
                 self.udp = {"zipkin": int(m.group(1)), "compact": int(m.group(2)), "binary": int(m.group(3))}
             check(self.agent.poll() is None, "agent exited during start: " + open(self.agent_log).read()[-2000:])

@@ -135,9 +135,9 @@ void ReporterCore::start() {
 
 void ReporterCore::unreserve(size_t bytes) noexcept {
   if (bytes == 0) return;
-  reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+  reserved_.fetch_sub(bytes, std::memory_order_seq_cst);
   metrics_.queueBytes.add(-static_cast<int64_t>(bytes));
-  if (saturated_.load(std::memory_order_relaxed)) saturated_.store(false, std::memory_order_relaxed);
+  if (saturated_.load(std::memory_order_seq_cst)) saturated_.store(false, std::memory_order_relaxed);
 }
 
 std::unique_ptr<OutCall>& ReporterCore::mergeSlot(const EncodedBatch& batch, bool& doWake) {
@@ -181,11 +181,24 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       doWake = true;
     }
     // One batch per call (api_v2 without a process to merge on): reserve exactly what it holds.
-    const size_t need = open                                      ? 0
-                        : opts_.maxBatchesPerCall == 1 && !merge ? size
-                                                                 : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
-    if (closing_ || reserved_.load(std::memory_order_relaxed) + need > opts_.queueMaxBytes) {
-      if (!closing_) saturated_.store(true, std::memory_order_relaxed);
+    size_t need = open                                      ? 0
+                  : opts_.maxBatchesPerCall == 1 && !merge ? size
+                                                           : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+    const size_t reservedNow = reserved_.load(std::memory_order_seq_cst);
+    // Never refuse a batch that fits for want of headroom: a bound below the nominal reservation
+    // (kMinReserve + kMinHeadroom = 128 KiB, e.g. --reporter.queue-max-bytes=64KiB) refused every
+    // batch, for good (tests/interop/modern_faults.py small_queue). Such a call takes at most half
+    // of what is left (at least its batch), so that the next one finds room while it is in flight.
+    if (need > size && reservedNow + need > opts_.queueMaxBytes && reservedNow + size <= opts_.queueMaxBytes)
+      need = std::max(size, (opts_.queueMaxBytes - reservedNow) / 2);
+    if (closing_ || reservedNow + need > opts_.queueMaxBytes) {
+      if (!closing_) {
+        // Cleared by the next call to finish (unreserve). With nothing reserved there is none,
+        // and the receivers would stay paused for good: then do not set it. Sequentially
+        // consistent with unreserve()'s fetch_sub and load, so one of the two sees the other.
+        saturated_.store(true, std::memory_order_seq_cst);
+        if (reserved_.load(std::memory_order_seq_cst) == 0) saturated_.store(false, std::memory_order_relaxed);
+      }
       (closing_ ? m.batchesDroppedShutdown : m.batchesDroppedQueueFull)->inc();
       (closing_ ? m.spansDroppedShutdown : m.spansDroppedQueueFull)->inc(spans);
       uint64_t suppressed = 0;
@@ -204,7 +217,7 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       while (!freeBodies_.empty() && !open->body.capacity()) {
         std::vector<uint8_t> b = std::move(freeBodies_.back());
         freeBodies_.pop_back();
-        if (b.capacity() >= need) open->body = std::move(b);
+        if (b.capacity() >= need && reservedNow + b.capacity() <= opts_.queueMaxBytes) open->body = std::move(b);
       }
       if (open->body.capacity() < need) open->body.reserve(need);
       const size_t reserved = open->body.capacity();
