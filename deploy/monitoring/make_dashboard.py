@@ -153,10 +153,12 @@ def build():
             "--reporter.queue-max-bytes, 32 MiB by default).",
             [(f"max by (instance) (jaeger_agent_reporter_queue_bytes{{{SEL}}})", "{{instance}}")], w=8, unit="bytes")
     d.panel("timeseries", "Calls, retries, not-ok answers",
-            "Successful submitBatches calls, retries (busy/declined/timeout/lost connection), calls answered not ok.",
+            "Successful collector calls, retries (busy/declined/timeout/lost connection), batches answered not ok "
+            "(TChannel), spans an OTLP backend rejected in a partial success.",
             [(rate("jaeger_agent_reporter_calls_total", "instance"), "{{instance}} calls"),
              (rate("jaeger_agent_reporter_retries_total", "instance"), "{{instance}} retries"),
-             (rate("jaeger_agent_reporter_batches_not_ok_total", "instance"), "{{instance}} not ok")], w=8)
+             (rate("jaeger_agent_reporter_batches_not_ok_total", "instance"), "{{instance}} not ok"),
+             (rate("jaeger_agent_reporter_spans_rejected_total", "instance"), "{{instance}} spans rejected")], w=8)
     d.panel("timeseries", "Batches: submitted, failed, dropped",
             "Batches (client datagrams) per outcome.",
             [(rate("jaeger_agent_reporter_batches_submitted_total", "instance"), "{{instance}} submitted"),

@@ -110,6 +110,7 @@ class GrpcTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return ready_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool rejectsSpans() const noexcept override { return opts_.mode == Mode::kOtlpExport; }
   [[nodiscard]] const char* protocolName() const noexcept override { return label_.c_str(); }
 
   // Maps a final status to an outcome (exposed for tests). `started`: the call went out on a

@@ -70,6 +70,7 @@ class OtlpHttpTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return reachable_.load(std::memory_order_relaxed) ? 1 : 0; }
+  [[nodiscard]] bool rejectsSpans() const noexcept override { return true; }
   [[nodiscard]] const char* protocolName() const noexcept override { return "otlp"; }
 
   struct Worker;

@@ -77,7 +77,11 @@ ReporterMetrics::ReporterMetrics(metrics::Registry& registry, const char* protoc
                                                "Spans dropped before reaching a collector, by reason",
                                                with("reason", "shutdown"));
     m.calls = &registry.counter("jaeger_agent_reporter_calls", "Collector calls completed successfully", l);
-    m.spansRejected = &registry.counter("jaeger_agent_reporter_batches_not_ok",
+    m.spansRejected = &registry.counter("jaeger_agent_reporter_spans_rejected",
+                                        "Spans the collector accepted the call for and then declared rejected "
+                                        "(OTLP partial_success.rejected_spans)",
+                                        l);
+    m.batchesNotOk = &registry.counter("jaeger_agent_reporter_batches_not_ok",
                                         "Batches the collector answered with ok=false (accepted the call, "
                                         "rejected spans)",
                                         l);
@@ -174,6 +178,20 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
     std::unique_ptr<OutCall>& open = merge ? mergeSlot(batch, doWake) : open_[batch.format == Format::kJaeger ? 0 : 1];
     // A batch merged into an open call adds all but the shared suffix.
     const size_t add = merge && open ? size - batch.mergeSuffix : size;
+    // A merged call starts at the size of its first batch (many client processes each holding a
+    // reservation of 128 KiB would fill the bound with empty capacity) and grows by doubling while
+    // its process keeps sending, within batch-max-bytes and the bound: at most one copy of what it
+    // holds per doubling, and only until traffic is heavy enough that calls start big (below).
+    if (merge && open && open->body.size() + add > open->body.capacity() &&
+        open->body.size() + add <= opts_.batchMaxBytes) {
+      const size_t cap = open->body.capacity();
+      const size_t grown = std::min(std::max(2 * cap, open->body.size() + add), opts_.batchMaxBytes + kMinHeadroom);
+      if (reserved_.load(std::memory_order_seq_cst) + (grown - cap) <= opts_.queueMaxBytes) {
+        open->body.reserve(grown);
+        reserved_.fetch_add(open->body.capacity() - cap, std::memory_order_seq_cst);
+        metrics_.queueBytes.add(static_cast<int64_t>(open->body.capacity() - cap));
+      }
+    }
     // A batch that does not fit the open call's reserved body closes it (no regrowth).
     if (open && open->body.size() + add > open->body.capacity()) {
       nextReserve_ = std::min(opts_.batchMaxBytes, 2 * open->body.capacity());
@@ -181,9 +199,9 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       doWake = true;
     }
     // One batch per call (api_v2 without a process to merge on): reserve exactly what it holds.
-    size_t need = open                                      ? 0
-                  : opts_.maxBatchesPerCall == 1 && !merge ? size
-                                                           : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+    size_t need = open                                                               ? 0
+                  : opts_.maxBatchesPerCall == 1 && (!merge || nextReserve_ <= kMinReserve) ? size
+                  : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
     const size_t reservedNow = reserved_.load(std::memory_order_seq_cst);
     // Never refuse a batch that fits for want of headroom: a bound below the nominal reservation
     // (kMinReserve + kMinHeadroom = 128 KiB, e.g. --reporter.queue-max-bytes=64KiB) refused every
@@ -319,7 +337,7 @@ void ReporterCore::finish(std::unique_ptr<OutCall> call, Outcome outcome, FailRe
     m.spansSubmitted->inc(call->spans);
     m.batchSize->set(call->spans);
     m.calls->inc();
-    if (rejectedSpans > 0) m.spansRejected->inc(rejectedSpans);
+    if (rejectedSpans > 0) (transport_->rejectsSpans() ? m.spansRejected : m.batchesNotOk)->inc(rejectedSpans);
   } else if (reason == FailReason::kShutdown) {
     m.batchesDroppedShutdown->inc(call->batches);
     m.spansDroppedShutdown->inc(call->spans);

@@ -52,7 +52,8 @@ class ReporterMetrics {
     metrics::Counter* batchesDroppedShutdown;
     metrics::Counter* spansDroppedShutdown;
     metrics::Counter* calls;
-    metrics::Counter* spansRejected;  // accepted call, spans the collector said it did not store
+    metrics::Counter* batchesNotOk;   // accepted call, batches the collector answered ok=false (TChannel)
+    metrics::Counter* spansRejected;  // accepted call, spans the collector said it did not store (OTLP)
     metrics::Counter* batchesFailed[static_cast<size_t>(FailReason::kCount)];
     metrics::Counter* spansFailed[static_cast<size_t>(FailReason::kCount)];
   };

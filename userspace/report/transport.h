@@ -99,8 +99,9 @@ struct OutCall {
 
 class CompletionSink {
  public:
-  // The transport is done with `call`. `rejectedSpans`: spans the collector accepted the call
-  // for but declared it did not store (TChannel ok=false, OTLP partial success).
+  // The transport is done with `call`. `rejectedSpans`: what the collector accepted the call
+  // for but declared it did not store — batches for TChannel (ok=false), spans for OTLP (partial
+  // success); Transport::rejectsSpans() says which.
   virtual void complete(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason,
                         Clock::time_point now, uint32_t rejectedSpans = 0) = 0;
 
@@ -135,6 +136,9 @@ class Transport {
   // io_uring, can wait on it and then call poll(0)); -1 if the transport cannot offer one (the
   // core then runs its own thread).
   [[nodiscard]] virtual int pollFd() const noexcept { return -1; }
+  // What the `rejected` count of CompletionSink::complete() counts: batches (TChannel's
+  // ok=false per batch) or spans (OTLP partial_success.rejected_spans).
+  [[nodiscard]] virtual bool rejectsSpans() const noexcept { return false; }
   // Static label for metrics and logs: "tchannel", "grpc", "otlp".
   [[nodiscard]] virtual const char* protocolName() const noexcept = 0;
 };
