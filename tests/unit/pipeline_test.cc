@@ -7,6 +7,7 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -35,6 +36,8 @@ class CapturingReporter final : public report::Reporter {
     if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   void close(std::chrono::steady_clock::time_point) override {}
+  bool saturated() const noexcept override { return full.load(); }
+  std::atomic<bool> full{false};
   std::mutex mu;
   int batches = 0;
   uint64_t spans = 0;
@@ -163,6 +166,31 @@ TEST_F(PipelineTest, BackPressureWhenAllBuffersAreLentLosesNothing) {
     return p.reporter.batches == 100;
   }));
   EXPECT_EQ(p.count("dropped"), 0u);
+  EXPECT_EQ(p.count("kernel_drops"), 0u);
+}
+
+TEST_F(PipelineTest, ASaturatedReporterLeavesDatagramsInTheSocket) {
+  // While the reporter is saturated the receiver must stop reading (its multishot recvmsg is
+  // cancelled), so datagrams wait in the socket buffer — where the kernel counts what does not
+  // fit — instead of being read only to be dropped; once it drains, they are all forwarded.
+  Pipeline p;
+  const auto pkt = readTestData("udp_jaeger_client.bin");
+  auto batches = [&] {
+    std::lock_guard lock(p.reporter.mu);
+    return p.reporter.batches;
+  };
+  sendTo(p.rx->boundPort(), pkt);
+  ASSERT_TRUE(waitFor([&] { return batches() == 1; }));
+  p.reporter.full = true;
+  sendTo(p.rx->boundPort(), pkt);  // the armed multishot may read this one: dropped, counted
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the loop has looked since
+  for (int i = 0; i < 50; ++i) sendTo(p.rx->boundPort(), pkt);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(batches(), 1);
+  EXPECT_LE(p.count("dropped"), 1u) << "datagrams were read and dropped while the reporter was saturated";
+  p.reporter.full = false;
+  ASSERT_TRUE(waitFor([&] { return batches() + static_cast<int>(p.count("dropped")) == 52; }))
+      << batches() << " forwarded, " << p.count("dropped") << " dropped";
   EXPECT_EQ(p.count("kernel_drops"), 0u);
 }
 

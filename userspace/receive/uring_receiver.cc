@@ -211,6 +211,20 @@ void UringReceiver::arm(size_t i) {
   s.armed = true;
 }
 
+void UringReceiver::disarm(size_t i) {
+  // An armed multishot keeps reading while buffers come back, and a saturated sink hands them
+  // back at once: everything would be read only to be dropped (counted per datagram, not per
+  // span). Cancel it, so datagrams stay in the socket buffer and the kernel drops and counts
+  // what does not fit; run() re-arms once the sink accepts again.
+  Sock& s = *socks_[i];
+  if (!s.armed || s.disarming) return;
+  io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+  if (!sqe) return;  // SQ full: retried on the next loop
+  ::io_uring_prep_cancel64(sqe, tag(kRecv, i), 0);
+  ::io_uring_sqe_set_data64(sqe, tag(kCancel, i));
+  s.disarming = true;
+}
+
 void UringReceiver::armExternal() {
   io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
   if (!sqe) return;
@@ -240,7 +254,7 @@ void UringReceiver::handle(const io_uring_cqe* cqe) {
   }
   if (kind != kRecv || i >= socks_.size()) return;
   Sock& s = *socks_[i];
-  if (!(cqe->flags & IORING_CQE_F_MORE)) s.armed = false;
+  if (!(cqe->flags & IORING_CQE_F_MORE)) s.armed = s.disarming = false;
   if (cqe->res < 0) {
     if (cqe->res != -ENOBUFS && cqe->res != -ECANCELED) s.counters->readErrors.inc();  // ENOBUFS: all buffers lent
     return;
@@ -275,6 +289,7 @@ void UringReceiver::handle(const io_uring_cqe* cqe) {
     s.counters->dropped.inc();
     d.owner = nullptr;  // not taken: recycle here rather than through release()
     recycle(i, bid);
+    disarm(i);
   }
 }
 
@@ -286,13 +301,14 @@ void UringReceiver::run() {
     bool paused = false, starved = false;
     for (size_t i = 0; i < socks_.size(); ++i) {
       Sock& s = *socks_[i];
-      if (s.armed) continue;
       // A saturated sink: leave datagrams in the socket buffer, where the kernel drops (and
       // counts) what does not fit, and look again shortly.
       if (!s.sink->accepting()) {
+        disarm(i);
         paused = true;
         continue;
       }
+      if (s.armed) continue;
       if (s.lent.load(std::memory_order_relaxed) < s.opts.bufferCount) arm(i);
       else starved = true;  // every buffer is with a consumer on another thread
     }

@@ -123,6 +123,7 @@ class UringReceiver final : public BufferOwner {
     unsigned mask = 0;
     msghdr msg{};
     bool armed = false;
+    bool disarming = false;  // a cancel of the armed multishot is on its way (the sink is saturated)
     bool paused = false;                     // sink not accepting: not re-armed
     std::atomic<unsigned> lent{0};           // written by the loop thread only
     std::atomic<uint64_t> read{0};           // written by the loop thread only
@@ -134,6 +135,7 @@ class UringReceiver final : public BufferOwner {
   Result<void> addSocket(Socket s, size_t index);
   void run();
   void arm(size_t i);
+  void disarm(size_t i);
   void armExternal();
   void recycle(size_t i, uint32_t bid) noexcept;   // receiver thread only
   void drainReturned();
