@@ -28,14 +28,9 @@ namespace otlp = ::jagent::test::otlp;
 
 constexpr int kIterations = 2500;
 
-class RandomZipkin {
+class RandomZipkin : public RandomPicker {
  public:
-  explicit RandomZipkin(uint64_t seed) : rng_(seed) {}
-
-  bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
-  size_t upTo(size_t n) { return static_cast<size_t>(rng_() % (n + 1)); }
-  template <class T, size_t N>
-  const T& pick(const T (&a)[N]) { return a[upTo(N - 1)]; }
+  using RandomPicker::RandomPicker;
 
   int64_t time() {
     if (chance(92)) return 1700000000000000 + static_cast<int64_t>(rng_() % 1000000);
@@ -126,9 +121,6 @@ class RandomZipkin {
     for (size_t n = upTo(6); n > 0; --n) v.push_back(span());
     return v;
   }
-
- private:
-  std::mt19937_64 rng_;
 };
 
 TEST(ZipkinDifferential, RandomBatchesMatchTheRules) {

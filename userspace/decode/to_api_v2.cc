@@ -79,14 +79,7 @@ void spanRef(ProtoWriter& w, int64_t traceLow, int64_t traceHigh, int64_t id, in
 
 void writeDecimal(ProtoWriter& w, int64_t v) noexcept {
   char buf[24];
-  size_t n = 0;
-  uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
-  do {
-    buf[n++] = static_cast<char>('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) buf[n++] = '-';
-  for (size_t i = n; i > 0; --i) w.byte(static_cast<uint8_t>(buf[i - 1]));
+  w.raw(buf, proto::putDecimal(buf, v));
 }
 
 [[nodiscard]] size_t lenField(size_t n) noexcept { return 1 + proto::varintSize(n) + n; }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "decode/proto_writer.h"
 #include "decode/schema.h"
 #include "decode/thrift_envelope.h"
 #include "decode/thrift_wire.h"
@@ -86,19 +87,6 @@ size_t base64(char* out, std::string_view in) noexcept {  // StdEncoding, padded
     out[o++] = '=';
   }
   return o;
-}
-
-size_t decimal(char* out, int64_t v) noexcept {
-  char buf[24];
-  size_t n = 0;
-  uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
-  do {
-    buf[n++] = static_cast<char>('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) buf[n++] = '-';
-  for (size_t i = 0; i < n; ++i) out[i] = buf[n - 1 - i];
-  return n;
 }
 
 [[nodiscard]] uint64_t loadBe(std::string_view v, size_t n) noexcept {
@@ -434,7 +422,7 @@ void ZipkinDomain::sanitize(const RawSpan& s, Prepared& p) noexcept {
     BinaryAnnotation b;
     b.key = "errNegativeDuration";
     b.type = kZString;
-    if (d != nullptr) b.value = {d, decimal(d, duration)};
+    if (d != nullptr) b.value = {d, proto::putDecimal(d, duration)};
     bins_.push_back(b);
     duration = 1;
   }
@@ -514,7 +502,7 @@ void ZipkinDomain::convertValue(const BinaryAnnotation& b, TagView& t) noexcept 
       err = v.empty() ? ": EOF" : ": unexpected EOF";
     } else {
       err = ": unknown zipkin annotation type: ";
-      numLen = decimal(num, b.type);
+      numLen = proto::putDecimal(num, b.type);
     }
     std::memcpy(d + n, err.data(), err.size());
     n += err.size();
@@ -535,17 +523,14 @@ void ZipkinDomain::convertValue(const BinaryAnnotation& b, TagView& t) noexcept 
       t.vBinary = v;
       return;
     case kZI16:
-      t.vType = kLong;
-      t.vLong = static_cast<int16_t>(loadBe(v, 2));
-      return;
     case kZI32:
+    case kZI64: {  // big-endian, sign-extended from its width; extra bytes are not read
+      const size_t n = numberSize(b.type);
+      const unsigned shift = static_cast<unsigned>(64 - 8 * n);
       t.vType = kLong;
-      t.vLong = static_cast<int32_t>(loadBe(v, 4));
+      t.vLong = static_cast<int64_t>(loadBe(v, n) << shift) >> shift;
       return;
-    case kZI64:
-      t.vType = kLong;
-      t.vLong = static_cast<int64_t>(loadBe(v, 8));
-      return;
+    }
     case kZDouble:
       t.vType = kDouble;
       t.vDouble = std::bit_cast<double>(loadBe(v, 8));
