@@ -227,6 +227,19 @@ class ZipkinReader {
     return true;
   }
 
+  // A list<struct> field appended to `out`; a repeated list replaces the earlier one (as Thrift
+  // readers do: the span's range moves to the new elements).
+  template <class T, class ReadOne>
+  bool list(const FieldHeader& f, std::vector<T>& out, uint32_t& first, uint32_t& count, ReadOne&& readOne) noexcept {
+    uint32_t n;
+    if (!structList(f, n)) return false;
+    first = static_cast<uint32_t>(out.size());
+    count = n;
+    for (uint32_t i = 0; i < n; ++i)
+      if (!readOne(out.emplace_back())) return false;
+    return true;
+  }
+
   bool span(int depth) noexcept {
     using S = schema::ZipkinSpan;
     RawSpan s;
@@ -240,24 +253,12 @@ class ZipkinReader {
         case S::kDuration: s.hasDuration = true; return i64(f, s.duration);
         case S::kTraceIdHigh: return i64(f, s.traceIdHigh);
         case S::kDebug: return boolean(f, s.debug);
-        case S::kAnnotations: {  // a repeated list replaces the earlier one (Thrift readers)
-          uint32_t n;
-          if (!structList(f, n)) return false;
-          s.annFirst = static_cast<uint32_t>(d_.annotations_.size());
-          s.annCount = n;
-          for (uint32_t i = 0; i < n; ++i)
-            if (!annotation(depth + 2, d_.annotations_.emplace_back())) return false;
-          return true;
-        }
-        case S::kBinaryAnnotations: {
-          uint32_t n;
-          if (!structList(f, n)) return false;
-          s.binFirst = static_cast<uint32_t>(d_.rawBins_.size());
-          s.binCount = n;
-          for (uint32_t i = 0; i < n; ++i)
-            if (!binaryAnnotation(depth + 2, d_.rawBins_.emplace_back())) return false;
-          return true;
-        }
+        case S::kAnnotations:
+          return list(f, d_.annotations_, s.annFirst, s.annCount,
+                      [&](Annotation& a) { return annotation(depth + 2, a); });
+        case S::kBinaryAnnotations:
+          return list(f, d_.rawBins_, s.binFirst, s.binCount,
+                      [&](BinaryAnnotation& b) { return binaryAnnotation(depth + 2, b); });
         default: return r_.skipField(f, depth + 1);
       }
     });
@@ -272,11 +273,7 @@ class ZipkinReader {
       switch (f.id) {
         case S::kTimestamp: return i64(f, a.timestamp);
         case S::kValue: return str(f, a.value);
-        case S::kHost:
-          if (f.type != wire::kStruct) return wrongType();
-          a.hasHost = true;
-          a.host = Endpoint{};
-          return endpoint(depth + 1, a.host);
+        case S::kHost: return host(f, depth, a.host, a.hasHost);
         default: return r_.skipField(f, depth + 1);
       }
     });
@@ -289,14 +286,18 @@ class ZipkinReader {
         case S::kKey: return str(f, b.key);
         case S::kValue: return str(f, b.value);
         case S::kAnnotationType: return i32(f, b.type);
-        case S::kHost:
-          if (f.type != wire::kStruct) return wrongType();
-          b.hasHost = true;
-          b.host = Endpoint{};
-          return endpoint(depth + 1, b.host);
+        case S::kHost: return host(f, depth, b.host, b.hasHost);
         default: return r_.skipField(f, depth + 1);
       }
     });
+  }
+
+  // An optional Endpoint field (a repeated one replaces the earlier).
+  bool host(const FieldHeader& f, int depth, Endpoint& e, bool& has) noexcept {
+    if (f.type != wire::kStruct) return wrongType();
+    has = true;
+    e = Endpoint{};
+    return endpoint(depth + 1, e);
   }
 
   bool endpoint(int depth, Endpoint& e) noexcept {
