@@ -9,6 +9,7 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -128,7 +129,8 @@ TEST(ZipkinDifferential, RandomBatchesMatchTheRules) {
   const std::vector<AgentTag> agentTags = {{"zone", "z1"}, {"env", "prod"}};
   ApiV2Transcoder api(agentTags);
   OtlpTranscoder ot(agentTags);
-  uint64_t spansSeen = 0, splits = 0, unknowns = 0, drops = 0;
+  uint64_t spansSeen = 0, splits = 0, unknowns = 0, drops = 0, multiResource = 0, scoped = 0, traceStates = 0,
+           jsonLogs = 0;
   for (int i = 0; i < kIterations; ++i) {
     const std::vector<zt::Span> spans = gen.batch();
     const Wire w = i % 2 ? Wire::kBinary : Wire::kCompact;
@@ -163,12 +165,30 @@ TEST(ZipkinDifferential, RandomBatchesMatchTheRules) {
         << "iteration " << i << "\ngot:\n" << gotO.DebugString() << "\nwant:\n" << wantO.DebugString();
     EXPECT_EQ(ot.spansUnknownService(), unknown);
     EXPECT_EQ(ot.spansDropped(), 0u);
+    multiResource += gotO.resource_spans_size() >= 2;
+    for (const otlp::ResourceSpans& rs : gotO.resource_spans())
+      for (const otlp::ScopeSpans& ss : rs.scope_spans()) {
+        scoped += !ss.scope().name().empty();
+        for (const otlp::Span& sp : ss.spans()) traceStates += !sp.trace_state().empty();
+      }
+    for (const av2::Span& sp : got.spans())
+      for (const av2::Log& l : sp.logs()) jsonLogs += l.fields_size() != 1 || l.fields(0).key() != "event";
   }
   // The generator must reach the interesting rules, or the test proves little.
   EXPECT_GT(spansSeen, 5000u);
   EXPECT_GT(splits, 200u);
   EXPECT_GT(unknowns, 200u);
   EXPECT_GT(drops, 50u);
+  EXPECT_GT(multiResource, 300u);
+  EXPECT_GT(scoped, 100u);
+  EXPECT_GT(traceStates, 100u);
+  EXPECT_GT(jsonLogs, 200u);
+  std::printf("zipkin spans %llu, splits %llu, unknown service %llu, dropped %llu, multi-resource datagrams %llu, "
+              "scoped ScopeSpans %llu, trace states %llu, JSON logs %llu\n",
+              static_cast<unsigned long long>(spansSeen), static_cast<unsigned long long>(splits),
+              static_cast<unsigned long long>(unknowns), static_cast<unsigned long long>(drops),
+              static_cast<unsigned long long>(multiResource), static_cast<unsigned long long>(scoped),
+              static_cast<unsigned long long>(traceStates), static_cast<unsigned long long>(jsonLogs));
 }
 
 std::vector<zt::Span> richBatch() {
