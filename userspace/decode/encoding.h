@@ -38,14 +38,14 @@ class BatchEncoder {
   // ExportTraceServiceRequest.resource_spans record, so records concatenate into a request (a
   // Zipkin datagram may give several such records, one per distinct process, concatenated).
   [[nodiscard]] virtual std::span<const uint8_t> wireRecord() const noexcept { return output(); }
-  [[nodiscard]] virtual const BatchSummary& summary() const noexcept = 0;
-  // Spans the encoder left out of an accepted batch (api_v2: timestamps gogo cannot marshal;
-  // OTLP: blank spans, as the Collector skips them). 0 for kThriftBinary.
-  [[nodiscard]] virtual uint32_t spansDropped() const noexcept { return 0; }
   // Zipkin spans of the accepted batch that named no service anywhere and were delivered as
   // `unknown-service-name` (modern-collectors.md §2.4a: the Go agent drops the whole batch
   // instead). Counted here for the pipeline to export; 0 for kThriftBinary and Jaeger batches.
   [[nodiscard]] virtual uint32_t spansUnknownService() const noexcept { return 0; }
+  [[nodiscard]] virtual const BatchSummary& summary() const noexcept = 0;
+  // Spans the encoder left out of an accepted batch (api_v2: timestamps gogo cannot marshal;
+  // OTLP: blank spans, as the Collector skips them). 0 for kThriftBinary.
+  [[nodiscard]] virtual uint32_t spansDropped() const noexcept { return 0; }
 };
 
 // Factory: the agent tags (--agent.tags, in flag order) are added once per batch Process /

@@ -51,6 +51,8 @@ class ApiV2Transcoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> postSpansRequest() const noexcept {
     return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
   }
+  [[nodiscard]] uint32_t spansUnknownService() const noexcept override { return unknownService_; }
+  static constexpr size_t kMaxZipkinOutputBytes = 4u << 20;  // the default gRPC message limit (§2.5)
   // The two parts of output(), for merging batches whose Process is byte-identical into one
   // Batch (issue #15): Batch = spanRecords() ‖ processRecord(), and the span records of several
   // batches may be concatenated before one shared process record.
@@ -58,8 +60,6 @@ class ApiV2Transcoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> processRecord() const noexcept { return output().subspan(spansLen_); }
   [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
   [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
-  [[nodiscard]] uint32_t spansUnknownService() const noexcept override { return unknownService_; }
-  static constexpr size_t kMaxZipkinOutputBytes = 4u << 20;  // the default gRPC message limit (§2.5)
 
   // Sink interface for view::JaegerReader (public for the template; not for callers).
   void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
