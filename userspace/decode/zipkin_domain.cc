@@ -619,7 +619,9 @@ void ZipkinDomain::prepare(uint32_t i) noexcept {
         to != nullptr ? static_cast<int64_t>(static_cast<uint64_t>(to->timestamp) - static_cast<uint64_t>(from->timestamp))
                       : 0;
   }
-  if (extractScope_) {
+  bool scopeTag = false;  // only a binary annotation can give the tag: skip the rest cheaply
+  for (uint32_t k = 0; extractScope_ && !scopeTag && k < p.binCount; ++k) scopeTag = bins_[p.binFirst + k].key == "otel.scope.name";
+  if (scopeTag) {
     // §3.8 getScope: scope name from the first otel.scope.name tag, version likewise (only if a
     // name was found); both are taken out of the tags in build().
     tmpTags_.clear();
