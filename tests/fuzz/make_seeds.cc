@@ -166,5 +166,29 @@ int main(int argc, char** argv) {
   za.spans = &spans;
   write<TCompactProtocol>(out / "zipkin_compact.bin", "emitZipkinBatch", TMessageType::T_ONEWAY, za);
   write<TBinaryProtocol>(out / "zipkin_binary.bin", "emitZipkinBatch", TMessageType::T_CALL, za);
+  // The rules of the protobuf encoders' Zipkin path: a cs+sr span (split), a JSON log, typed,
+  // short and unknown-typed binary values, an error to sanitize, a peer endpoint, process tags.
+  zt::Span rich;
+  rich.name = "rich";
+  const char* values[] = {"cs", "sr", R"({"b":"\u00e9","a":"x"})", "ss", "cr"};
+  for (const char* v : values) {
+    zt::Annotation an;
+    an.value = v;
+    an.timestamp = 1700000000000000;
+    an.__set_host(a.host);
+    rich.annotations.push_back(an);
+  }
+  const std::pair<const char*, int> bins[] = {{"error", 6}, {"n", 3}, {"sa", 0}, {"jaegerClient", 6}, {"odd", 9}};
+  for (const auto& [key, type] : bins) {
+    zt::BinaryAnnotation bb;
+    bb.key = key;
+    bb.value = "boom";
+    bb.annotation_type = static_cast<zt::AnnotationType::type>(type);
+    bb.__set_host(a.host);
+    rich.binary_annotations.push_back(bb);
+  }
+  spans.push_back(rich);
+  write<TCompactProtocol>(out / "zipkin_rich_compact.bin", "emitZipkinBatch", TMessageType::T_ONEWAY, za);
+  write<TBinaryProtocol>(out / "zipkin_rich_binary.bin", "emitZipkinBatch", TMessageType::T_CALL, za);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,19 @@
 #include "zipkincore_types.h"
 
 namespace jagent::decode::testing {
+
+// Seeded choices for the randomized differential tests' generators.
+class RandomPicker {
+ public:
+  explicit RandomPicker(uint64_t seed) : rng_(seed) {}
+  bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
+  size_t upTo(size_t n) { return static_cast<size_t>(rng_() % (n + 1)); }
+  template <class T, size_t N>
+  const T& pick(const T (&a)[N]) { return a[upTo(N - 1)]; }
+
+ protected:
+  std::mt19937_64 rng_;
+};
 
 namespace jt = ::jaegertracing::thrift;
 namespace zt = ::twitter::zipkin::thrift;

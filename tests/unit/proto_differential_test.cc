@@ -34,14 +34,9 @@ using google::protobuf::util::MessageDifferencer;
 
 constexpr int kIterations = 3000;
 
-class RandomBatch {
+class RandomBatch : public RandomPicker {
  public:
-  explicit RandomBatch(uint64_t seed) : rng_(seed) {}
-
-  bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
-  size_t upTo(size_t n) { return static_cast<size_t>(rng_() % (n + 1)); }
-  template <class T, size_t N>
-  const T& pick(const T (&a)[N]) { return a[upTo(N - 1)]; }
+  using RandomPicker::RandomPicker;
 
   int64_t i64() {
     switch (rng_() % 9) {
@@ -138,9 +133,6 @@ class RandomBatch {
     if (chance(50)) b.__set_seqNo(i64());
     return b;
   }
-
- private:
-  std::mt19937_64 rng_;
 };
 
 std::string asString(std::span<const uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }

@@ -196,16 +196,6 @@ TEST(ProtoGolden, BackPatchedLengthsAreCanonicalWhateverTheGuess) {
   }
 }
 
-TEST(ProtoGolden, ZipkinIsRejectedAsNotConvertedYet) {
-  // emitZipkinBatch with an empty list, compact.
-  const Bytes z = {0x82, 0x81, 0x00, 0x0f, 'e', 'm', 'i', 't', 'Z', 'i', 'p', 'k', 'i', 'n', 'B', 'a', 't', 'c', 'h',
-                   0x19, 0x0c, 0x00};
-  ApiV2Transcoder a;
-  OtlpTranscoder o;
-  EXPECT_EQ(a.transcode(Protocol::kCompact, z), RejectReason::kUnknownMethod);
-  EXPECT_EQ(o.transcode(Protocol::kCompact, z), RejectReason::kUnknownMethod);
-}
-
 TEST(ProtoGolden, FactoryPicksTheEncoding) {
   for (Encoding e : {Encoding::kThriftBinary, Encoding::kApiV2, Encoding::kOtlp}) {
     auto enc = makeBatchEncoder(e, {{"k", "v"}});

@@ -22,12 +22,9 @@ using ::apache::thrift::protocol::T_ONEWAY;
 
 constexpr int kIterations = 10000;
 
-class RandomThrift {
+class RandomThrift : public RandomPicker {
  public:
-  explicit RandomThrift(uint64_t seed) : rng_(seed) {}
-
-  bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
-  size_t upTo(size_t n) { return static_cast<size_t>(rng_() % (n + 1)); }
+  using RandomPicker::RandomPicker;
 
   // Lists are usually short; sometimes past 14 elements (compact long-form list header).
   size_t listSize(size_t small) { return chance(3) ? 15 + upTo(10) : upTo(small); }
@@ -196,9 +193,6 @@ class RandomThrift {
     if (chance(50)) s.__set_trace_id_high(i64());
     return s;
   }
-
- private:
-  std::mt19937_64 rng_;
 };
 
 std::string_view truncated(std::string_view s, size_t n) { return s.substr(0, std::min(s.size(), n)); }

@@ -35,8 +35,13 @@ class BatchEncoder {
   // What the reporter appends to a call body for this encoding: the batch as its transport
   // concatenates it. TBinary: output() (a list<Batch> element); api_v2: output() (the gRPC
   // transport frames each call's one Batch as PostSpansRequest); OTLP: output() framed as one
-  // ExportTraceServiceRequest.resource_spans record, so records concatenate into a request.
+  // ExportTraceServiceRequest.resource_spans record, so records concatenate into a request (a
+  // Zipkin datagram may give several such records, one per distinct process, concatenated).
   [[nodiscard]] virtual std::span<const uint8_t> wireRecord() const noexcept { return output(); }
+  // Zipkin spans of the accepted batch that named no service anywhere and were delivered as
+  // `unknown-service-name` (modern-collectors.md §2.4a: the Go agent drops the whole batch
+  // instead). Counted here for the pipeline to export; 0 for kThriftBinary and Jaeger batches.
+  [[nodiscard]] virtual uint32_t spansUnknownService() const noexcept { return 0; }
   [[nodiscard]] virtual const BatchSummary& summary() const noexcept = 0;
   // Spans the encoder left out of an accepted batch (api_v2: timestamps gogo cannot marshal;
   // OTLP: blank spans, as the Collector skips them). 0 for kThriftBinary.

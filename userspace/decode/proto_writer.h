@@ -245,6 +245,21 @@ class ProtoWriter {
   return p + 8;
 }
 
+// Go strconv.FormatInt(v, 10) into `out` (room for 20 bytes); returns the length. For the text
+// values the encoders synthesize ("Unknown VType: <n>", errNegativeDuration, Zipkin errors).
+inline size_t putDecimal(char* out, int64_t v) noexcept {
+  char buf[24];
+  size_t n = 0;
+  uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+  do {
+    buf[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[n++] = '-';
+  for (size_t i = 0; i < n; ++i) out[i] = buf[n - 1 - i];
+  return n;
+}
+
 // Writes `tag(field,kLen) varint(len)` right before `body` at offset `bodyAt` of `buf`, where at
 // least kMaxFrameHeader bytes were left free in front of it; returns the offset of the first byte
 // of the framed record. Lets a transcoder hand out "field 1, length-delimited" records without

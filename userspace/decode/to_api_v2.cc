@@ -79,14 +79,7 @@ void spanRef(ProtoWriter& w, int64_t traceLow, int64_t traceHigh, int64_t id, in
 
 void writeDecimal(ProtoWriter& w, int64_t v) noexcept {
   char buf[24];
-  size_t n = 0;
-  uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
-  do {
-    buf[n++] = static_cast<char>('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) buf[n++] = '-';
-  for (size_t i = n; i > 0; --i) w.byte(static_cast<uint8_t>(buf[i - 1]));
+  w.raw(buf, proto::putDecimal(buf, v));
 }
 
 [[nodiscard]] size_t lenField(size_t n) noexcept { return 1 + proto::varintSize(n) + n; }
@@ -227,7 +220,39 @@ void ApiV2Transcoder::span(const view::SpanView& s, const view::Scratch& sc) noe
     for (uint32_t k = 0; k < log.fieldsCount; ++k) keyValue(w, 0x12, sc.tags[log.fieldsFirst + k]);
     w.end(lm);
   }
+  if (spanProcess_ != nullptr) writeSpanProcess(*spanProcess_);
   w.end(m);
+}
+
+void ApiV2Transcoder::writeSpanProcess(const zipkin::DomainProcess& p) noexcept {
+  // Span.process (field 10, §1.2): service_name, the sorted tags, then the agent tags once per
+  // process in flag order (§2.4a; the Go agent appends them once per span to a shared process).
+  const ProtoWriter::Mark m = w_.begin(0x52, 1);
+  if (!p.serviceName.empty()) w_.bytesField(0x0a, p.serviceName);
+  for (const TagView& t : p.tags) keyValue(w_, 0x12, t);
+  w_.raw(agentTagsProto_.data(), agentTagsProto_.size());
+  w_.end(m);
+}
+
+RejectReason ApiV2Transcoder::transcodeZipkin(Protocol expected, std::span<const uint8_t> datagram) noexcept {
+  const RejectReason r = zipkin_.load(expected, datagram, summary_, false);
+  if (r != RejectReason::kOk) return r;
+  view::SpanView s;
+  for (uint32_t i = 0; i < zipkin_.spans(); ++i) {
+    const zipkin::DomainProcess p = zipkin_.process(i);
+    spanProcess_ = &p;
+    const uint32_t before = dropped_;
+    for (uint32_t k = 0; k < zipkin_.domainSpans(i); ++k) {
+      zipkin_.build(i, k, s, scratch_);
+      span(s, scratch_);
+    }
+    dropped_ = before + (dropped_ != before ? 1 : 0);  // counted per Zipkin span
+    spanProcess_ = nullptr;
+    if (w_.size() > kMaxZipkinOutputBytes) return RejectReason::kLengthTooLarge;
+  }
+  if (zipkin_.failed()) return RejectReason::kLengthTooLarge;
+  unknownService_ = zipkin_.unknownServiceSpans();
+  return RejectReason::kOk;
 }
 
 RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8_t> datagram) noexcept {
@@ -240,9 +265,13 @@ RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8
   frameAt_ = kBodyAt;
   w_.reset(kBodyAt);  // room for the PostSpansRequest frame header in front of the body
   Format format = Format::kJaeger;
+  unknownService_ = 0;
   const RejectReason r = view::readJaegerDatagram(expected, datagram, scratch_, summary_, *this, format);
   if (r != RejectReason::kOk) return r;
-  if (format != Format::kJaeger) return RejectReason::kUnknownMethod;  // zipkin: not converted yet
+  if (format == Format::kZipkin) {
+    summary_ = BatchSummary{};
+    if (const RejectReason z = transcodeZipkin(expected, datagram); z != RejectReason::kOk) return z;
+  }
   const size_t spansEnd = w_.size();
   if (hasProcess_) {
     w_.byte(batch_tag::kProcess);

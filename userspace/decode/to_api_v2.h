@@ -14,8 +14,14 @@
 // An unknown Thrift TagType becomes the STRING "Unknown VType: <n>" (Go's text has pointer
 // addresses in it and cannot be reproduced, §2.3).
 //
-// Zipkin (emitZipkinBatch, §2.4) is not converted yet: such datagrams are rejected with
-// kUnknownMethod so the processor counts them.
+// Zipkin (emitZipkinBatch, §2.4): converted by zipkin::ZipkinDomain (zipkin_domain.h) as the Go
+// agent's gRPC reporter does — sanitizers, ToDomain, split cs+sr spans — into a Batch with no
+// Batch.process and a Process on every span (field 10: service, sorted tags, then the agent tags
+// once, in flag order). A span without a service name is delivered as `unknown-service-name`
+// and counted (spansUnknownService(), §2.4a); a domain span whose times gogo cannot marshal is
+// left out, and its Zipkin span counted in spansDropped(). summary().spans counts Zipkin spans
+// (before the split), as the Go agent's reporter metrics do. Output is capped at
+// kMaxZipkinOutputBytes (else kLengthTooLarge).
 //
 // Threading: one instance per decode worker. Buffers are reused; no allocation per datagram
 // after warm-up.
@@ -29,6 +35,7 @@
 #include "decode/proto_writer.h"
 #include "decode/thrift_view.h"
 #include "decode/transcoder.h"
+#include "decode/zipkin_domain.h"
 
 namespace jagent::decode {
 
@@ -44,6 +51,8 @@ class ApiV2Transcoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> postSpansRequest() const noexcept {
     return {out_.data() + frameAt_, kBodyAt - frameAt_ + bodyLen_};
   }
+  [[nodiscard]] uint32_t spansUnknownService() const noexcept override { return unknownService_; }
+  static constexpr size_t kMaxZipkinOutputBytes = 4u << 20;  // the default gRPC message limit (§2.5)
   // The two parts of output(), for merging batches whose Process is byte-identical into one
   // Batch (issue #15): Batch = spanRecords() ‖ processRecord(), and the span records of several
   // batches may be concatenated before one shared process record.
@@ -64,6 +73,9 @@ class ApiV2Transcoder final : public BatchEncoder {
  private:
   static constexpr size_t kBodyAt = 6;  // proto::kMaxFrameHeader
 
+  [[nodiscard]] RejectReason transcodeZipkin(Protocol expected, std::span<const uint8_t> datagram) noexcept;
+  void writeSpanProcess(const zipkin::DomainProcess& p) noexcept;
+
   std::vector<uint8_t> agentTagsProto_;  // `12 len KeyValue` per agent tag, pre-encoded
   std::vector<uint8_t> out_;
   proto::ProtoWriter w_{out_};
@@ -77,6 +89,9 @@ class ApiV2Transcoder final : public BatchEncoder {
   uint32_t dropped_ = 0;
   view::Scratch scratch_;
   BatchSummary summary_;
+  zipkin::ZipkinDomain zipkin_;
+  const zipkin::DomainProcess* spanProcess_ = nullptr;  // zipkin: written into each span (field 10)
+  uint32_t unknownService_ = 0;
 };
 
 }  // namespace jagent::decode

@@ -20,7 +20,7 @@ namespace ss_tag {
 constexpr uint8_t kScope = 0x0a, kSpans = 0x12;
 }
 namespace span_tag {
-constexpr uint8_t kTraceId = 0x0a, kSpanId = 0x12, kParentSpanId = 0x22, kName = 0x2a, kKind = 0x30,
+constexpr uint8_t kTraceId = 0x0a, kSpanId = 0x12, kTraceState = 0x1a, kParentSpanId = 0x22, kName = 0x2a, kKind = 0x30,
                   kStart = 0x39, kEnd = 0x41, kAttributes = 0x4a, kEvents = 0x5a, kLinks = 0x6a, kStatus = 0x7a;
 constexpr uint32_t kFlags = proto::tag(16, proto::kFixed32);  // 85 01
 }  // namespace span_tag
@@ -42,6 +42,7 @@ constexpr std::string_view kHttpStatusCode = "http.status_code";
 constexpr std::string_view kHttpStatusMessage = "http.status_message";
 constexpr std::string_view kEvent = "event";
 constexpr std::string_view kRefTypeKey = "opentracing.ref_type";
+constexpr std::string_view kTraceState = "w3c.tracestate";
 // §3.4: Go's fmt "%q" of a Thrift TagType outside the enum is its String(), "<UNSET>".
 constexpr std::string_view kUnknownTagType = "<Unknown Jaeger TagType \"<UNSET>\">";
 
@@ -309,7 +310,7 @@ void OtlpTranscoder::spansEnd() noexcept {
 // ---- span -----------------------------------------------------------------------------------
 
 void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noexcept {
-  if (s.isBlank()) {  // §3.1
+  if (!zipkinMode_ && s.isBlank()) {  // §3.1 (a domain span from Zipkin always has a process: §3.8)
     ++dropped_;
     return;
   }
@@ -317,6 +318,18 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
   const ProtoWriter::Mark m = w.begin(ss_tag::kSpans, 2);
   traceId(w, span_tag::kTraceId, s.traceIdHigh, s.traceIdLow);
   spanId(w, span_tag::kSpanId, s.spanId);
+  // §3.8 (the api_v2 path only): the `w3c.tracestate` tag becomes trace_state. Its value is the
+  // last such tag's (upsert), and it is removed from the attributes after the status rules.
+  bool hasTraceState = false;
+  if (zipkinMode_) {
+    std::string_view ts;
+    for (uint32_t i = 0; i < s.tagsCount; ++i)
+      if (const TagView& t = sc.tags[s.tagsFirst + i]; t.key == kTraceState) {
+        hasTraceState = true;
+        ts = strOf(t);
+      }
+    if (!ts.empty()) w.bytesField(span_tag::kTraceState, ts);
+  }
 
   // §3.5 parent: parentSpanId, else the first same-trace CHILD_OF ref, else the first
   // same-trace FOLLOWS_FROM ref.
@@ -427,6 +440,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
       if (const int hm = lookup(5, kHttpStatusMessage); hm >= 0) message = strOf(*attrs_[static_cast<size_t>(hm)].value);
     }
   }
+  if (hasTraceState) swapRemove(find(kTraceState));
   writeAttrs(span_tag::kAttributes);
 
   // §3.6 events.
@@ -489,9 +503,21 @@ RejectReason OtlpTranscoder::transcode(Protocol expected, std::span<const uint8_
   frameAt_ = kBodyAt;
   w_.reset(kBodyAt);  // room for the resource_spans frame header in front of the body
   Format format = Format::kJaeger;
+  unknownService_ = 0;
+  zipkinMode_ = false;
   const RejectReason r = view::readJaegerDatagram(expected, datagram, scratch_, summary_, *this, format);
   if (r != RejectReason::kOk) return r;
-  if (format != Format::kJaeger) return RejectReason::kUnknownMethod;  // no OTLP path for zipkin (§1.1)
+  if (format == Format::kZipkin) {
+    summary_ = BatchSummary{};
+    zipkinMode_ = true;
+    const RejectReason z = transcodeZipkin(expected, datagram);
+    zipkinMode_ = false;
+    if (z != RejectReason::kOk) return z;
+    if (w_.failed()) return RejectReason::kLengthTooLarge;
+    bodyLen_ = w_.size() - kBodyAt;
+    frameAt_ = kBodyAt;  // already a sequence of resource_spans records
+    return RejectReason::kOk;
+  }
   if (!resourceWritten_) writeResource();  // the process came after the spans
   if (w_.failed()) return RejectReason::kLengthTooLarge;  // allocation failed
   bodyLen_ = w_.size() - kBodyAt;

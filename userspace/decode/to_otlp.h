@@ -12,8 +12,15 @@
 // Attribute order follows the Collector's pdata map, including its swap-remove (§3.7).
 // Blank spans are skipped as the Collector does (§3.1) and counted in spansDropped().
 //
-// Zipkin (emitZipkinBatch) has no OTLP path in the Collector (its receiver panics, §1.1); such
-// datagrams are rejected with kUnknownMethod.
+// Zipkin (emitZipkinBatch) has no OTLP path in the Collector (its receiver panics, §1.1). We
+// convert it as the Go agent would for api_v2 (zipkin::ZipkinDomain, §2.4/§2.4a) and then as the
+// Collector turns those api_v2 spans into OTLP (§3.8): one ResourceSpans per distinct process
+// (same service and sorted tags; agent tags appended), in order of first appearance where Go uses
+// map order; ScopeSpans by (otel.scope.name, otel.scope.version), first appearance; the
+// `w3c.tracestate` tag becomes trace_state. For such a datagram output() and wireRecord() are
+// the same bytes: the concatenated `ExportTraceServiceRequest.resource_spans` records (zero
+// spans: none), so the reporter's concatenation of wireRecord()s stays a valid request.
+// spansUnknownService() counts spans delivered as `unknown-service-name`.
 //
 // Threading: one instance per decode worker; buffers are reused, no allocation per datagram
 // after warm-up.
@@ -29,6 +36,7 @@
 #include "decode/proto_writer.h"
 #include "decode/thrift_view.h"
 #include "decode/transcoder.h"
+#include "decode/zipkin_domain.h"
 
 namespace jagent::decode {
 
@@ -47,6 +55,8 @@ class OtlpTranscoder final : public BatchEncoder {
   [[nodiscard]] std::span<const uint8_t> wireRecord() const noexcept override { return resourceSpansRecord(); }
   [[nodiscard]] const BatchSummary& summary() const noexcept override { return summary_; }
   [[nodiscard]] uint32_t spansDropped() const noexcept override { return dropped_; }
+  [[nodiscard]] uint32_t spansUnknownService() const noexcept override { return unknownService_; }
+  static constexpr size_t kMaxZipkinOutputBytes = 4u << 20;  // the default gRPC message limit (§4.4)
 
   // Sink interface for view::JaegerReader (public for the template; not for callers).
   void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
@@ -69,6 +79,9 @@ class OtlpTranscoder final : public BatchEncoder {
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
   void writeAttrs(uint8_t tag) noexcept;
+  // Zipkin (to_otlp_zipkin.cc).
+  [[nodiscard]] RejectReason transcodeZipkin(Protocol expected, std::span<const uint8_t> datagram) noexcept;
+  void orderZipkinSpans() noexcept;
 
   std::vector<std::string> agentTagStrings_;  // keys and values the agent-tag views point into
   std::vector<view::TagView> agentTags_;
@@ -90,6 +103,18 @@ class OtlpTranscoder final : public BatchEncoder {
   uint32_t dropped_ = 0;
   view::Scratch scratch_;
   BatchSummary summary_;
+  zipkin::ZipkinDomain zipkin_;
+  struct ZipkinEntry {  // one domain span: Zipkin span, half, and its ResourceSpans/ScopeSpans keys
+    uint32_t span;
+    uint32_t half;
+    uint32_t group;       // the first Zipkin span with the same process
+    uint32_t scopeFirst;  // the first entry of the group with the same scope
+  };
+  std::vector<ZipkinEntry> zEntries_;
+  std::vector<uint32_t> zOrder_;
+  std::vector<uint32_t> zGroup_;  // per Zipkin span
+  bool zipkinMode_ = false;
+  uint32_t unknownService_ = 0;
 };
 
 }  // namespace jagent::decode

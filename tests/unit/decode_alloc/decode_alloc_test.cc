@@ -101,25 +101,72 @@ TEST(DecodeAlloc, SteadyStateTranscodeAllocatesNothing) {
   EXPECT_EQ(wrongResults, 0);
 }
 
+// Zipkin spans that reach every synthesizing rule: split (cs+sr), JSON logs with escapes, bad
+// and typed binary values, error sanitizing, peer endpoints, process tags, several processes.
+std::vector<zt::Span> zipkinSpans(int n) {
+  std::vector<zt::Span> v;
+  for (int i = 0; i < n; ++i) {
+    zt::Span s;
+    s.trace_id = 1000 + i;
+    s.id = 2000 + i;
+    s.name = "op";
+    s.__set_parent_id(i % 3 == 0 ? 0 : 5);
+    if (i % 2) s.__set_duration(-3);
+    zt::Endpoint host;
+    host.service_name = i % 4 ? "svc-a" : "svc-b";
+    host.ipv4 = static_cast<int32_t>(0xC0A80001);
+    const char* values[] = {"cs", "sr", R"({"b":"caf\u00e9","a":"x"})", "evt", "ss", "cr"};
+    for (int k = 0; k < 6; ++k) {
+      zt::Annotation a;
+      a.timestamp = 1700000000000000 + k;
+      a.value = values[k];
+      if (k < 2) a.__set_host(host);
+      s.annotations.push_back(a);
+    }
+    const std::pair<const char*, int> bins[] = {{"error", zt::AnnotationType::STRING}, {"n", zt::AnnotationType::I32},
+                                                {"lc", zt::AnnotationType::STRING},    {"sa", zt::AnnotationType::BOOL},
+                                                {"jaegerClient", zt::AnnotationType::STRING}, {"otel.scope.name", zt::AnnotationType::STRING},
+                                                {"odd", 42}};
+    for (const auto& [key, type] : bins) {
+      zt::BinaryAnnotation b;
+      b.key = key;
+      b.value = "boom!";
+      b.annotation_type = static_cast<zt::AnnotationType::type>(type);
+      if (b.key == "sa") b.__set_host(host);
+      s.binary_annotations.push_back(b);
+    }
+    v.push_back(s);
+  }
+  return v;
+}
+
 // The same for the protobuf encoders (to_api_v2, to_otlp), through the common interface.
 TEST(DecodeAlloc, SteadyStateProtobufTranscodeAllocatesNothing) {
   const Bytes bigCompact = oracleEmitBatch(Wire::kCompact, realisticBatch(120));
   const Bytes bigBinary = oracleEmitBatch(Wire::kBinary, realisticBatch(120));
   const Bytes smallCompact = oracleEmitBatch(Wire::kCompact, realisticBatch(3));
-  const Bytes zipkinCompact = oracleEmitZipkinBatch(Wire::kCompact, std::vector<zt::Span>(2));
+  const Bytes zipkinCompact = oracleEmitZipkinBatch(Wire::kCompact, zipkinSpans(60));
+  const Bytes zipkinBinary = oracleEmitZipkinBatch(Wire::kBinary, zipkinSpans(60));
+  const Bytes zipkinSmall = oracleEmitZipkinBatch(Wire::kCompact, zipkinSpans(3));
+  const Bytes zipkinTruncated(zipkinCompact.begin(), zipkinCompact.begin() + static_cast<std::ptrdiff_t>(zipkinCompact.size() / 2));
   Bytes truncated(bigCompact.begin(), bigCompact.begin() + 30000);
   for (Encoding e : {Encoding::kApiV2, Encoding::kOtlp}) {
     SCOPED_TRACE(encodingName(e));
     auto t = makeBatchEncoder(e, {{"zone", "eu-west-1"}, {"agent", "jagent"}});
     ASSERT_EQ(t->transcode(Protocol::kCompact, bigCompact), RejectReason::kOk);
     ASSERT_EQ(t->transcode(Protocol::kBinary, bigBinary), RejectReason::kOk);
+    ASSERT_EQ(t->transcode(Protocol::kCompact, zipkinCompact), RejectReason::kOk);
+    ASSERT_EQ(t->transcode(Protocol::kBinary, zipkinBinary), RejectReason::kOk);
+    ASSERT_GT(t->spansDropped() + t->output().size(), 0u);
     struct Case {
       Protocol p;
       const Bytes* d;
       bool ok;
     };
     const Case cases[] = {{Protocol::kCompact, &bigCompact, true},     {Protocol::kBinary, &bigBinary, true},
-                          {Protocol::kCompact, &smallCompact, true},   {Protocol::kCompact, &zipkinCompact, false},
+                          {Protocol::kCompact, &smallCompact, true},   {Protocol::kCompact, &zipkinCompact, true},
+                          {Protocol::kBinary, &zipkinBinary, true},    {Protocol::kCompact, &zipkinSmall, true},
+                          {Protocol::kCompact, &zipkinTruncated, false},
                           {Protocol::kCompact, &truncated, false},     {Protocol::kBinary, &bigCompact, false}};
     int wrongResults = 0;
     const uint64_t before = gAllocations.load();
