@@ -19,7 +19,10 @@ PortMetrics::PortMetrics(metrics::Registry& registry, const std::string& model, 
                                      {{"model", model}, {"protocol", protocol}})),
       spansNotEncodable(registry.counter("jaeger_agent_decode_spans_dropped",
                                          "Spans of accepted batches the output encoding cannot carry, by reason",
-                                         {{"model", model}, {"protocol", protocol}, {"reason", "not_encodable"}})) {
+                                         {{"model", model}, {"protocol", protocol}, {"reason", "not_encodable"}})),
+      spansUnknownService(registry.counter("jaeger_agent_decode_spans_unknown_service",
+                                           "Zipkin spans without a service name, forwarded as unknown-service-name",
+                                           {{"model", model}, {"protocol", protocol}})) {
   for (int r = 1; r < static_cast<int>(RejectReason::kCount); ++r)
     rejects.push_back(&registry.counter(
         "jaeger_agent_decode_rejected", "Datagrams rejected by the decoder, by reason",
@@ -64,6 +67,7 @@ void DecodeStage::process(Datagram& d) noexcept {
   if (opts_.clientStats) opts_.clientStats->observe(s);
   const uint32_t dropped = encoder_->spansDropped();
   if (dropped > 0) metrics_.spansNotEncodable.inc(dropped);
+  if (const uint32_t unknown = encoder_->spansUnknownService(); unknown > 0) metrics_.spansUnknownService.inc(unknown);
   reporter_.emit(EncodedBatch{s.format, encoder_->wireRecord(), &s, port_, dropped, encoder_->mergeSuffix()});
 }
 

@@ -39,6 +39,10 @@ struct PortMetrics {
   // Spans of accepted batches that the encoding cannot carry (api_v2: times gogo cannot marshal;
   // OTLP: blank spans the Collector would skip), so received = forwarded + dropped still holds.
   metrics::Counter& spansNotEncodable;
+  // Zipkin spans with no service name anywhere, forwarded as `unknown-service-name` (what the
+  // Jaeger collector stores them as) where the Go agent drops the whole batch
+  // (modern-collectors.md §2.4a). Not a loss: counted so an operator can find the client.
+  metrics::Counter& spansUnknownService;
 };
 
 class DecodeStage final : public DatagramSink {
