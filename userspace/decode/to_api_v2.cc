@@ -285,4 +285,48 @@ RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8
   return RejectReason::kOk;
 }
 
+namespace {
+// A varint at p (bounded by end); false if it runs off or is longer than 10 bytes.
+bool readVarint(const uint8_t*& p, const uint8_t* end, uint64_t& v) noexcept {
+  v = 0;
+  for (int shift = 0; shift < 70 && p < end; shift += 7) {
+    const uint8_t b = *p++;
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+}  // namespace
+
+size_t inlineBatchProcess(std::span<const uint8_t> batch, size_t processLen, uint8_t* out) noexcept {
+  if (processLen == 0 || processLen >= batch.size()) return 0;
+  // The process record: `12 varint(len) Process`.
+  const uint8_t* pp = batch.data() + batch.size() - processLen;
+  const uint8_t* pend = batch.data() + batch.size();
+  uint64_t plen = 0;
+  if (*pp++ != 0x12 || !readVarint(pp, pend, plen) || plen != static_cast<uint64_t>(pend - pp)) return 0;
+  const size_t field10 = 1 + proto::varintSize(plen) + plen;  // `52 varint(len) Process`
+  size_t total = 0;
+  const uint8_t* p = batch.data();
+  const uint8_t* end = batch.data() + batch.size() - processLen;
+  while (p < end) {
+    uint64_t len = 0;
+    if (*p++ != 0x0a || !readVarint(p, end, len) || len > static_cast<uint64_t>(end - p)) return 0;
+    const size_t grown = len + field10;
+    if (out != nullptr) {
+      uint8_t* o = out + total;
+      *o++ = 0x0a;
+      o += proto::putVarint(o, grown);
+      std::memcpy(o, p, len);
+      o += len;
+      *o++ = 0x52;
+      o += proto::putVarint(o, plen);
+      std::memcpy(o, pp, plen);
+    }
+    total += 1 + proto::varintSize(grown) + grown;
+    p += len;
+  }
+  return total;
+}
+
 }  // namespace jagent::decode

@@ -94,4 +94,12 @@ class ApiV2Transcoder final : public BatchEncoder {
   uint32_t unknownService_ = 0;
 };
 
+// Rewrites one api_v2 Batch `spanRecords ‖ processRecord` (the last `processLen` bytes are the
+// `12 len Process` record, as ApiV2Transcoder writes it) into self-contained span records: each
+// `0a len Span` becomes `0a len' Span 52 len Process` (Span.process, field 10, which takes
+// priority over Batch.process, §1.2), with no Batch.process. Such records concatenate with any
+// other batch's, so batches of different client processes can share one PostSpans. Writes into
+// `out` (nullptr: only measures) and returns the size; 0 if the bytes are not of that shape.
+[[nodiscard]] size_t inlineBatchProcess(std::span<const uint8_t> batch, size_t processLen, uint8_t* out) noexcept;
+
 }  // namespace jagent::decode

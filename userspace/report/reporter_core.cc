@@ -144,7 +144,7 @@ void ReporterCore::unreserve(size_t bytes) noexcept {
   if (saturated_.load(std::memory_order_seq_cst)) saturated_.store(false, std::memory_order_relaxed);
 }
 
-std::unique_ptr<OutCall>& ReporterCore::mergeSlot(const EncodedBatch& batch, bool& doWake) {
+std::unique_ptr<OutCall>* ReporterCore::mergeSlot(const EncodedBatch& batch, bool mayInline, bool& doWake) {
   const auto suffix = batch.bytes.last(batch.mergeSuffix);
   std::unique_ptr<OutCall>* free = nullptr;
   std::unique_ptr<OutCall>* oldest = nullptr;
@@ -156,13 +156,14 @@ std::unique_ptr<OutCall>& ReporterCore::mergeSlot(const EncodedBatch& batch, boo
     }
     if (o->mergeSuffix == suffix.size() &&
         std::memcmp(o->body.data() + o->body.size() - suffix.size(), suffix.data(), suffix.size()) == 0)
-      return o;
+      return &o;
     if (!oldest || o->created < (*oldest)->created) oldest = &o;
   }
-  if (free) return *free;
+  if (free) return free;
+  if (mayInline) return nullptr;
   ready_.push_back(std::move(*oldest));
   doWake = true;
-  return *oldest;
+  return oldest;
 }
 
 void ReporterCore::emit(const EncodedBatch& batch) noexcept {
@@ -170,14 +171,23 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
   const size_t size = batch.bytes.size();
   const uint32_t spans = batch.spans();
   const uint32_t items = batch.format == Format::kJaeger ? 1 : spans;
-  const bool merge = opts_.mergeBySuffix && batch.format == Format::kJaeger && batch.mergeSuffix > 0 &&
-                     batch.mergeSuffix < size;
+  bool merge = opts_.mergeBySuffix && batch.format == Format::kJaeger && batch.mergeSuffix > 0 &&
+               batch.mergeSuffix < size;
   bool doWake = false;
   {
     std::lock_guard lock(mu_);
-    std::unique_ptr<OutCall>& open = merge ? mergeSlot(batch, doWake) : open_[batch.format == Format::kJaeger ? 0 : 1];
-    // A batch merged into an open call adds all but the shared suffix.
-    const size_t add = merge && open ? size - batch.mergeSuffix : size;
+    std::unique_ptr<OutCall>* slot = merge ? mergeSlot(batch, opts_.inlineSuffix != nullptr, doWake) : nullptr;
+    // No slot for this process: its batch goes into the shared call with the suffix inlined (or,
+    // if it cannot be rewritten, takes the oldest slot after all).
+    size_t inlined = 0;
+    if (merge && slot == nullptr) {
+      inlined = opts_.inlineSuffix(batch.bytes, batch.mergeSuffix, nullptr);
+      if (inlined > 0) merge = false;
+      else slot = mergeSlot(batch, false, doWake);
+    }
+    std::unique_ptr<OutCall>& open = merge ? *slot : open_[batch.format == Format::kJaeger ? 0 : 1];
+    // A batch merged into an open call adds all but the shared suffix; an inlined one its rewrite.
+    const size_t add = merge && open ? size - batch.mergeSuffix : inlined > 0 ? inlined : size;
     // A merged call starts at the size of its first batch (many client processes each holding a
     // reservation of 128 KiB would fill the bound with empty capacity) and grows by doubling while
     // its process keeps sending, within batch-max-bytes and the bound: at most one copy of what it
@@ -200,15 +210,15 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
     }
     // One batch per call (api_v2 without a process to merge on): reserve exactly what it holds.
     size_t need = open                                                               ? 0
-                  : opts_.maxBatchesPerCall == 1 && (!merge || nextReserve_ <= kMinReserve) ? size
-                  : std::max(nextReserve_, size) + std::max(kMinHeadroom, size);
+                  : (opts_.maxBatchesPerCall == 1 && !merge) || (merge && nextReserve_ <= kMinReserve) ? add
+                  : std::max(nextReserve_, add) + std::max(kMinHeadroom, add);
     const size_t reservedNow = reserved_.load(std::memory_order_seq_cst);
     // Never refuse a batch that fits for want of headroom: a bound below the nominal reservation
     // (kMinReserve + kMinHeadroom = 128 KiB, e.g. --reporter.queue-max-bytes=64KiB) refused every
     // batch, for good (tests/interop/modern_faults.py small_queue). Such a call takes at most half
     // of what is left (at least its batch), so that the next one finds room while it is in flight.
-    if (need > size && reservedNow + need > opts_.queueMaxBytes && reservedNow + size <= opts_.queueMaxBytes)
-      need = std::max(size, (opts_.queueMaxBytes - reservedNow) / 2);
+    if (need > add && reservedNow + need > opts_.queueMaxBytes && reservedNow + add <= opts_.queueMaxBytes)
+      need = std::max(add, (opts_.queueMaxBytes - reservedNow) / 2);
     if (closing_ || reservedNow + need > opts_.queueMaxBytes) {
       if (!closing_) {
         // Cleared by the next call to finish (unreserve). With nothing reserved there is none,
@@ -250,6 +260,11 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       open->body.resize(open->body.size() + add);
       std::memmove(open->body.data() + at + add, open->body.data() + at, open->mergeSuffix);
       std::memcpy(open->body.data() + at, batch.bytes.data(), add);
+    } else if (inlined > 0) {
+      const size_t at = open->body.size();
+      open->body.resize(at + inlined);  // within the reservation (checked above)
+      if (opts_.inlineSuffix(batch.bytes, batch.mergeSuffix, open->body.data() + at) != inlined) open->body.resize(at);
+      open->items = 1;
     } else {
       open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());
       open->items += items;

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,12 @@ class ReporterCore final : public Reporter, public CompletionSink {
     // (api_v2: the same Batch.process) are merged into one message all the same, up to
     // batch-max-bytes / batch-max-delay; a few such calls stay open at once, one per process.
     bool mergeBySuffix = false;
+    // With mergeBySuffix: when every merge slot holds another process, the batch is rewritten by
+    // this function into records that carry their suffix themselves (api_v2: the process moved
+    // into each span, decode::inlineBatchProcess) and appended to the shared call, instead of
+    // closing a slot — so many client processes still make few calls. Signature: (batch, suffix
+    // length, out or nullptr to measure) → bytes; 0 = cannot. Unset: the oldest slot is closed.
+    std::function<size_t(std::span<const uint8_t>, size_t, uint8_t*)> inlineSuffix;
     std::string threadName = "report-io";
     std::function<Clock::time_point()> clock;      // injectable; default steady_clock::now
   };
@@ -139,8 +146,9 @@ class ReporterCore final : public Reporter, public CompletionSink {
   void finish(std::unique_ptr<OutCall> call, Outcome outcome, FailReason reason, uint32_t rejectedSpans);
   void unreserve(size_t bytes) noexcept;
   // Under mu_: the slot for a mergeable batch (the open call with the same suffix, else a free
-  // slot, else the oldest one, closed). Sets doWake when it closes a call.
-  std::unique_ptr<OutCall>& mergeSlot(const EncodedBatch& batch, bool& doWake);
+  // slot, else — without inlineSuffix — the oldest one, closed; with it, nullptr). Sets doWake
+  // when it closes a call.
+  std::unique_ptr<OutCall>* mergeSlot(const EncodedBatch& batch, bool mayInline, bool& doWake);
   Clock::time_point now() const { return opts_.clock ? opts_.clock() : Clock::now(); }
 
   Options opts_;
