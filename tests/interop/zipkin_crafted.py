@@ -20,12 +20,9 @@ CT_BOOL_TRUE, CT_BOOL_FALSE, CT_I16, CT_I32, CT_I64, CT_BINARY, CT_LIST, CT_STRU
 
 
 def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """Unsigned LEB128, as compact writes sizes and (after zigzag) integers."""
+    groups = [(n >> shift) & 0x7F for shift in range(0, max(n.bit_length(), 1), 7)]
+    return bytes(g | 0x80 for g in groups[:-1]) + bytes(groups[-1:])
 
 
 def zigzag(n):
