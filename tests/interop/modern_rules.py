@@ -7,8 +7,8 @@ tests/interop/normalize.js (tools/oracle_sender.cc writes the same), and gives t
   - OTLP (§3.1-3.7, §3.9, §3.10): expect_otlp()
 in the normalized forms modern_interop.py builds from the decoded requests.
 
-Zipkin spans (format "zipkin", §2.4) are not converted here yet: expected_for() says so, and the
-caller leaves them out of the comparison. Adding them means one more branch in expected_for().
+Zipkin spans (format "zipkin", §2.4, §2.4a, §3.8) are converted by modern_rules_zipkin.py, which
+builds on the functions here; expected_for() dispatches.
 """
 
 import struct
@@ -128,6 +128,7 @@ def expect_api_v2(s):
 
 KINDS = {"client": 3, "server": 2, "producer": 4, "consumer": 5, "internal": 1}  # §3.3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+EMPTY_SCOPE = {"name": "", "version": "", "attributes": [], "droppedAttributesCount": 0}  # §3.1
 
 
 def otlp_value(t):
@@ -337,11 +338,14 @@ def expect_otlp(s):
 
 
 def expected_for(s, transport, agent_tags):
-    """(process-or-resource, span) the agent must deliver for sent span s, or (None, None) when
-    the rules say it is dropped. Raises NotImplementedError for formats not covered yet."""
-    if s["format"] != "jaeger":
-        raise NotImplementedError("zipkin spans (§2.4) are not compared yet")
+    """(delivered, rejected, unknown_service) for sent span s: delivered = [(process-or-resource
+    context, span)] the agent must send (a Zipkin span can give two, §2.4; a rejected one none),
+    rejected = 1 when §2.4a says the agent drops (part of) it and counts it, unknown_service = 1
+    for a Zipkin span given `unknown-service-name` (§2.4a). OTLP contexts are {resource, scope}."""
+    if s["format"] == "zipkin":
+        import modern_rules_zipkin  # noqa: E402  (imports this module)
+        return modern_rules_zipkin.expected(s, transport, agent_tags)
     if transport == "grpc":
         span = expect_api_v2(s)
-        return (None, None) if span is None else (api_v2_process(s, agent_tags), span)
-    return otlp_resource(s, agent_tags), expect_otlp(s)
+        return ([], 1, 0) if span is None else ([(api_v2_process(s, agent_tags), span)], 0, 0)
+    return [({"resource": otlp_resource(s, agent_tags), "scope": dict(EMPTY_SCOPE)}, expect_otlp(s))], 0, 0

@@ -122,9 +122,14 @@ function record(meta, body) {
     const req = Request.decode(body);
     // protobufjs skips fields it does not know; re-encoding what it decoded must give back as
     // many bytes (field order may differ: the agent writes Span.flags after parent_span_id).
+    // Invalid UTF-8 in a string (Zipkin bytes passed through, modern-collectors.md §3.9) decodes
+    // to U+FFFD and changes the size too: accepted only when a U+FFFD is there to explain it.
     const again = Request.encode(req).finish().length;
-    if (again !== body.length) throw new Error('re-encoded ' + again + ' bytes of ' + body.length + ': unknown fields?');
     rec.resourceSpans = normRequest(req);
+    if (again !== body.length && !JSON.stringify(rec.resourceSpans).includes('\ufffd')) {
+      delete rec.resourceSpans;
+      throw new Error('re-encoded ' + again + ' bytes of ' + body.length + ': unknown fields?');
+    }
   } catch (e) {
     rec.error = 'decode: ' + e.message;
   }
