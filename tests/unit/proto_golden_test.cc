@@ -173,6 +173,38 @@ TEST(ProtoGolden, BatchesWithTheSameProcessMerge) {
   EXPECT_EQ(b.process().service_name(), "demo");
 }
 
+TEST(ProtoGolden, InlinedProcessMakesSpansSelfContained) {
+  // Batches of different client processes share one PostSpans when each span carries its
+  // process (Span.process, field 10, §1.2): the rewrite keeps every span field and moves the
+  // Batch.process into each span.
+  const Bytes a = jagent::testing::readTestData("udp_jaeger_client.bin");
+  ApiV2Transcoder t;
+  ASSERT_EQ(t.transcode(Protocol::kBinary, a), RejectReason::kOk);
+  jaeger::api_v2::Batch original;
+  ASSERT_TRUE(original.ParseFromArray(t.output().data(), static_cast<int>(t.output().size())));
+  const size_t n = inlineBatchProcess(t.output(), t.mergeSuffix(), nullptr);
+  ASSERT_GT(n, t.spanRecords().size());
+  Bytes out(n);
+  ASSERT_EQ(inlineBatchProcess(t.output(), t.mergeSuffix(), out.data()), n);
+  // Twice, as two datagrams of different processes would be appended to one call.
+  Bytes twice = out;
+  twice.insert(twice.end(), out.begin(), out.end());
+  jaeger::api_v2::Batch b;
+  ASSERT_TRUE(b.ParseFromArray(twice.data(), static_cast<int>(twice.size())));
+  EXPECT_FALSE(b.has_process());
+  ASSERT_EQ(b.spans_size(), 2 * original.spans_size());
+  for (int i = 0; i < b.spans_size(); ++i) {
+    jaeger::api_v2::Span s = b.spans(i);
+    EXPECT_EQ(s.process().SerializeAsString(), original.process().SerializeAsString());
+    s.clear_process();
+    EXPECT_EQ(s.SerializeAsString(), original.spans(i % original.spans_size()).SerializeAsString());
+  }
+  // Not of the shape ApiV2Transcoder writes: refused, nothing written.
+  EXPECT_EQ(inlineBatchProcess(t.output(), 0, nullptr), 0u);
+  EXPECT_EQ(inlineBatchProcess(t.output(), t.mergeSuffix() + 1, nullptr), 0u);
+  EXPECT_EQ(inlineBatchProcess(t.output().first(t.output().size() - 1), t.mergeSuffix() - 1, nullptr), 0u);
+}
+
 TEST(ProtoGolden, BackPatchedLengthsAreCanonicalWhateverTheGuess) {
   // Bodies of 0..20000 bytes in slots reserved 1..3 wide: the result must be what libprotobuf
   // writes for the same message (minimal length varints).

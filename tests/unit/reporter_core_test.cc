@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <random>
 
@@ -209,6 +210,52 @@ TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
   while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
   EXPECT_EQ(f.accounted(), f.emittedSpans);
   EXPECT_EQ(f.sum("jaeger_agent_reporter_batches_submitted"), 25u);
+  EXPECT_EQ(f.core->reservedBytes(), 0u);
+}
+
+// With an inlineSuffix hook, a process that finds every merge slot taken is rewritten into the
+// shared call instead of closing a slot: 20 processes make 8 merged calls plus one shared call.
+TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
+  Fixture f;
+  f.core.reset();
+  auto t = std::make_unique<ScriptedTransport>();
+  f.transport = t.get();
+  ReporterCore::Options o;
+  o.mergeBySuffix = true;
+  o.batchMaxDelay = milliseconds(20);
+  o.clock = [&f] { return f.now; };
+  // The "rewrite": the records, then '|' (a stand-in for moving the suffix into each record).
+  o.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) -> size_t {
+    const size_t n = b.size() - suffix + 1;
+    if (out) {
+      std::memcpy(out, b.data(), n - 1);
+      out[n - 1] = '|';
+    }
+    return n;
+  };
+  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      std::string all = "s";
+      all += static_cast<char>('a' + i);
+      all += "P";
+      all += static_cast<char>('a' + i);
+      f.summary.spans = 1;
+      f.emittedSpans += 1;
+      f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
+                                &f.summary, 6831, 0, 2});
+    }
+  }
+  f.advance(milliseconds(20));
+  f.core->step(f.now);
+  ASSERT_EQ(f.transport->sent.size(), 9u) << "8 merge slots and one shared call";
+  std::vector<std::string> bodies;
+  for (auto& c : f.transport->sent) bodies.emplace_back(c->body.begin(), c->body.end());
+  std::sort(bodies.begin(), bodies.end());
+  EXPECT_EQ(bodies[0], "sasaPa");  // a slot: both batches of process a, the suffix once
+  EXPECT_EQ(bodies[8].size(), 12u * 2 * 3) << bodies[8];  // the other 12 processes, twice each, rewritten
+  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
+  EXPECT_EQ(f.accounted(), f.emittedSpans);
   EXPECT_EQ(f.core->reservedBytes(), 0u);
 }
 
