@@ -190,6 +190,18 @@ class Gen {
     return chance(60) ? pick(kValues) : word(8, 64);
   }
 
+  // Instrumentation sets each key once per span (a tracer's setTag replaces): keys drawn twice
+  // get a suffix, so the pool does not exercise the rare duplicate-key paths on every span (the
+  // OTLP encoder collapses duplicates, modern-collectors.md §3.9, at a cost real spans do not pay).
+  static void uniqueKeys(std::vector<jt::Tag>& tags) {
+    for (size_t i = 0; i < tags.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (tags[j].key == tags[i].key) {
+          tags[i].key += "." + std::to_string(i);
+          break;
+        }
+  }
+
   jt::Tag tag() {
     static const std::vector<std::string> kKeys = {
         "http.method", "http.url", "http.status_code", "component", "span.kind", "peer.service",
@@ -263,6 +275,7 @@ class Gen {
     s.duration = range(10, 5'000'000);
     std::vector<jt::Tag> tags(static_cast<size_t>(range(std::min(5, maxTags), maxTags)));
     for (auto& t : tags) t = tag();
+    uniqueKeys(tags);
     s.__set_tags(tags);
     if (allowLogs && chance(30)) {
       std::vector<jt::Log> logs(static_cast<size_t>(range(1, 3)));
@@ -271,6 +284,7 @@ class Gen {
         l.fields.resize(static_cast<size_t>(range(2, 4)));
         l.fields[0].key = "event", l.fields[0].vType = jt::TagType::STRING, l.fields[0].__set_vStr(chance(50) ? "error" : "retry");
         for (size_t i = 1; i < l.fields.size(); ++i) l.fields[i] = tag();
+        uniqueKeys(l.fields);
       }
       s.__set_logs(logs);
     }

@@ -76,6 +76,7 @@ class OtlpTranscoder final : public BatchEncoder {
   void writeResource() noexcept;
   // Collects tags into attrs_ with pdata's upsert (first position, last value).
   void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
+  [[nodiscard]] bool hasDuplicateKey() const noexcept;  // exact, for attrs_.size() <= 32
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
   void writeAttrs(uint8_t tag) noexcept;
