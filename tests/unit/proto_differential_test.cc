@@ -202,6 +202,15 @@ TEST(ProtoDifferential, OtlpMatchesTheRules) {
 
 // The hand-picked cases of §3.5–3.7 and §3.9, spelled out (the random test covers them too;
 // these make a failure readable).
+// One compact batch through OtlpTranscoder, parsed by libprotobuf (empty on any failure).
+expect::otlp::ResourceSpans otlpOf(const jt::Batch& b) {
+  OtlpTranscoder t;
+  expect::otlp::ResourceSpans got;
+  EXPECT_EQ(t.transcode(Protocol::kCompact, oracleEmitBatch(Wire::kCompact, b)), RejectReason::kOk);
+  EXPECT_TRUE(got.ParseFromString(asString(t.output())));
+  return got;
+}
+
 TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
   jt::Batch b;
   b.process.serviceName = "svc";
@@ -231,10 +240,8 @@ TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
   other.spanId = 78;
   s.__set_references({same, other});
   b.spans = {s};
-  OtlpTranscoder t;
-  ASSERT_EQ(t.transcode(Protocol::kCompact, oracleEmitBatch(Wire::kCompact, b)), RejectReason::kOk);
-  expect::otlp::ResourceSpans got;
-  ASSERT_TRUE(got.ParseFromString(asString(t.output())));
+  const expect::otlp::ResourceSpans got = otlpOf(b);
+  ASSERT_EQ(got.scope_spans_size(), 1);
   const auto& span = got.scope_spans(0).spans(0);
   EXPECT_EQ(span.kind(), expect::otlp::Span::SPAN_KIND_CLIENT);
   EXPECT_EQ(span.status().code(), expect::otlp::Status::STATUS_CODE_ERROR);  // 4xx on a client
@@ -269,10 +276,8 @@ TEST(ProtoDifferential, OtlpChildOfWithZeroIdMeansNoParent) {
   zero.traceIdLow = 5;
   s.__set_references({ff, zero});
   b.spans = {s};
-  OtlpTranscoder t;
-  ASSERT_EQ(t.transcode(Protocol::kCompact, oracleEmitBatch(Wire::kCompact, b)), RejectReason::kOk);
-  expect::otlp::ResourceSpans got;
-  ASSERT_TRUE(got.ParseFromString(asString(t.output())));
+  const expect::otlp::ResourceSpans got = otlpOf(b);
+  ASSERT_EQ(got.scope_spans_size(), 1);
   const auto& span = got.scope_spans(0).spans(0);
   EXPECT_TRUE(span.parent_span_id().empty());
   ASSERT_EQ(span.links_size(), 1) << "the zero CHILD_OF equals the (absent) parent id: no link";

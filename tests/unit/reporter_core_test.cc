@@ -83,6 +83,14 @@ struct Fixture {
     emittedSpans += spans;
     core->emit(EncodedBatch{f, bytes, &summary, 6831});
   }
+  // A fresh core with these options (the clock is the fixture's).
+  void reset(ReporterCore::Options o) {
+    core.reset();
+    auto t = std::make_unique<ScriptedTransport>();
+    transport = t.get();
+    o.clock = [this] { return now; };
+    core = std::make_unique<ReporterCore>(o, std::move(t), metrics);
+  }
   void advance(milliseconds d) { now += d; }
   uint64_t sum(const char* name, const metrics::Labels& l = {}) const { return reg.counterSum(name, l); }
   uint64_t accounted() const {
@@ -135,13 +143,9 @@ TEST(ReporterCore, AFullCallGoesWithoutWaitingAndFormatsDoNotMix) {
 
 TEST(ReporterCore, OneBatchPerCallWhenTheTransportSaysSo) {
   Fixture f;
-  f.core.reset();
-  auto t = std::make_unique<ScriptedTransport>();
-  f.transport = t.get();
   ReporterCore::Options o;
   o.maxBatchesPerCall = 1;
-  o.clock = [&f] { return f.now; };
-  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  f.reset(o);
   for (int i = 0; i < 5; ++i) f.emit(100 + i, 2);
   f.core->step(f.now);
   ASSERT_EQ(f.transport->sent.size(), 5u) << "calls waited for batch-max-delay although each is full";
@@ -156,15 +160,11 @@ TEST(ReporterCore, OneBatchPerCallWhenTheTransportSaysSo) {
 // their own call; a batch without a process goes alone; the oldest merge slot makes way.
 TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
   Fixture f;
-  f.core.reset();
-  auto t = std::make_unique<ScriptedTransport>();
-  f.transport = t.get();
   ReporterCore::Options o;
   o.maxBatchesPerCall = 1;
   o.mergeBySuffix = true;
   o.batchMaxDelay = milliseconds(20);
-  o.clock = [&f] { return f.now; };
-  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  f.reset(o);
   auto emit = [&f](std::string spansPart, std::string process, uint32_t spans) {
     const std::string all = spansPart + process;
     f.summary.spans = spans;
@@ -217,13 +217,9 @@ TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
 // shared call instead of closing a slot: 20 processes make 8 merged calls plus one shared call.
 TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
   Fixture f;
-  f.core.reset();
-  auto t = std::make_unique<ScriptedTransport>();
-  f.transport = t.get();
   ReporterCore::Options o;
   o.mergeBySuffix = true;
   o.batchMaxDelay = milliseconds(20);
-  o.clock = [&f] { return f.now; };
   // The "rewrite": the records, then '|' (a stand-in for moving the suffix into each record).
   o.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) -> size_t {
     const size_t n = b.size() - suffix + 1;
@@ -233,7 +229,7 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
     }
     return n;
   };
-  f.core = std::make_unique<ReporterCore>(o, std::move(t), f.metrics);
+  f.reset(o);
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 20; ++i) {
       std::string all = "s";
