@@ -75,7 +75,10 @@ class RandomZipkin : public RandomPicker {
     static const double kDoubles[] = {0.0, -0.0, 1.5, -2.25, 1e300};
     zt::BinaryAnnotation b;
     b.key = pick(kKeys);
-    const int t = static_cast<int>(upTo(8)) - (chance(5) ? 3 : 0);  // 0..6 known, 7/8 and negatives unknown
+    // 0..6 known, 7 unknown. Thrift's generated enum holds only 0..7 without undefined
+    // behaviour (UBSan flags a copy of anything else); other unknown values on the wire are
+    // covered by the byte-flip test below and the fuzzer.
+    const int t = static_cast<int>(upTo(7));
     b.annotation_type = static_cast<zt::AnnotationType::type>(t);
     switch (t) {
       case zt::AnnotationType::BOOL: b.value = chance(50) ? std::string(1, '\1') : bytes(upTo(2)); break;

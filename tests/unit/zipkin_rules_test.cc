@@ -201,7 +201,7 @@ TEST(ZipkinRules, BinaryAnnotationValueTypes) {
                             bin("i32", raw({0x80, 0, 0, 0}), AT::I32), bin("i64", raw({0, 0, 0, 0, 0, 0, 1, 0}), AT::I64),
                             bin("d", dbl, AT::DOUBLE), bin("s", "str", AT::STRING),
                             bin("short", raw({0, 1}), AT::I32), bin("empty", "", AT::I64),
-                            bin("long", raw({0, 0, 0, 7, 9, 9}), AT::I32), bin("odd", "x", static_cast<AT::type>(9))});
+                            bin("long", raw({0, 0, 0, 7, 9, 9}), AT::I32), bin("odd", "x", static_cast<AT::type>(7))});
   const ApiV2Run r = apiV2({s});
   ASSERT_EQ(r.batch.spans_size(), 1);
   const auto& t = r.batch.spans(0).tags();
@@ -224,7 +224,7 @@ TEST(ZipkinRules, BinaryAnnotationValueTypes) {
   EXPECT_EQ(t[9].v_str(), "Cannot parse Zipkin value AAE=: unexpected EOF");
   EXPECT_EQ(t[10].v_str(), "Cannot parse Zipkin value : EOF");
   EXPECT_EQ(t[11].v_int64(), 7);  // binary.Read reads the first 4 bytes only
-  EXPECT_EQ(t[12].v_str(), "Cannot parse Zipkin value eA==: unknown zipkin annotation type: 9");
+  EXPECT_EQ(t[12].v_str(), "Cannot parse Zipkin value eA==: unknown zipkin annotation type: 7");
 }
 
 TEST(ZipkinRules, LocalComponentAndPeerAddresses) {
