@@ -313,6 +313,11 @@ Result<void> Agent::createHttp() {
     spdlog::info("sampling strategies from {}", su.url);
   }
   http::SamplingProxy::Options spo;
+  // How each endpoint's upstream is reached, for the collector_proxy_total label (§5.3).
+  spo.baggageProtocol = cfg_.reporter.type == config::ReporterType::kGrpc ? "grpc" : "tchannel";
+  spo.samplingProtocol = cfg_.samplingUpstream.kind == config::SamplingUpstream::Kind::kGrpc   ? "grpc"
+                         : cfg_.samplingUpstream.kind == config::SamplingUpstream::Kind::kHttp ? "http"
+                                                                                               : spo.baggageProtocol;
   spo.ttl = cfg_.http.samplingCacheTtl;
   spo.maxEntries = cfg_.http.samplingCacheSize;
   samplingProxy_ = std::make_unique<http::SamplingProxy>(*manager, spo, registry_);

@@ -91,6 +91,10 @@ def main():
             body = urllib.request.urlopen("http://127.0.0.1:%d/sampling?service=svc" % sampling, timeout=5).read()
             if b'"samplingRate":0.001' not in body or b'PROBABILISTIC' not in body:
                 fail("unexpected /sampling answer: %r" % body)
+            # §5.3: jaeger-agent's gRPC reporter labels its proxy calls protocol="grpc".
+            proxied = 'jaeger_agent_collector_proxy_total{endpoint="sampling",protocol="grpc",result="ok"} 1'
+            if proxied not in metrics():
+                fail("missing " + proxied)
         payload = open(os.path.join(HERE, "..", "data", "udp_otel.bin"), "rb").read()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.sendto(payload, ("127.0.0.1", binary))

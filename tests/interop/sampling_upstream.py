@@ -224,7 +224,8 @@ def main():
         if (status, got) != (500, baggage_error):
             fail("baggage: %d %r" % (status, got))
 
-        proxy = 'endpoint="sampling",protocol="tchannel",result="%s"'
+        # The protocol label says how the sampling upstream is reached (§5.3 labels gRPC "grpc").
+        proxy = 'endpoint="sampling",protocol="' + mode + '",result="%s"'
         rejects = 'reason="%s",upstream="' + mode + '"'
         for svc, reason in (("huge", "too_large"), ("bad", "malformed")):
             status, got = get(sampling, "/sampling?service=" + svc)

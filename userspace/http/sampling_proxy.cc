@@ -179,11 +179,11 @@ class SamplingProxy::Cache {
 };
 
 struct SamplingProxy::EndpointMetrics {
-  EndpointMetrics(metrics::Registry& r, const std::string& endpoint)
+  EndpointMetrics(metrics::Registry& r, const std::string& endpoint, const std::string& protocol)
       : proxyOk(r.counter("jaeger_agent_collector_proxy", "Calls from the HTTP config proxy to the collectors, by outcome",
-                          {{"endpoint", endpoint}, {"protocol", "tchannel"}, {"result", "ok"}})),
+                          {{"endpoint", endpoint}, {"protocol", protocol}, {"result", "ok"}})),
         proxyErr(r.counter("jaeger_agent_collector_proxy", "Calls from the HTTP config proxy to the collectors, by outcome",
-                           {{"endpoint", endpoint}, {"protocol", "tchannel"}, {"result", "err"}})),
+                           {{"endpoint", endpoint}, {"protocol", protocol}, {"result", "err"}})),
         hits(r.counter("jaeger_agent_http_server_cache_lookups",
                        "Sampling/baggage requests answered from the agent's cache (hit) or sent to a collector (miss)",
                        {{"endpoint", endpoint}, {"result", "hit"}})),
@@ -210,8 +210,8 @@ struct SamplingProxy::EndpointMetrics {
 SamplingProxy::SamplingProxy(ConfigManager& upstream, Options opts, metrics::Registry& registry)
     : upstream_(upstream),
       opts_(std::move(opts)),
-      samplingMetrics_(std::make_unique<EndpointMetrics>(registry, "sampling")),
-      baggageMetrics_(std::make_unique<EndpointMetrics>(registry, "baggage")),
+      samplingMetrics_(std::make_unique<EndpointMetrics>(registry, "sampling", opts_.samplingProtocol)),
+      baggageMetrics_(std::make_unique<EndpointMetrics>(registry, "baggage", opts_.baggageProtocol)),
       staleLog_(std::chrono::seconds(10)) {
   sampling_ = std::make_unique<Cache<SamplingStrategyResponse>>(opts_.maxEntries, samplingMetrics_->entries,
                                                                 samplingMetrics_->evictions);

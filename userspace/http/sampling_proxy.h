@@ -101,6 +101,10 @@ class SamplingProxy {
   struct Options {
     std::chrono::milliseconds ttl{60'000};
     size_t maxEntries = 10'000;   // per endpoint
+    // The `protocol` label of jaeger_agent_collector_proxy_total per endpoint: how the upstream
+    // is reached ("tchannel", "grpc" as jaeger-agent's gRPC reporter labels it, §5.3; "http").
+    std::string samplingProtocol = "tchannel";
+    std::string baggageProtocol = "tchannel";
     std::function<Clock::time_point()> now = [] { return Clock::now(); };  // tests inject time
   };
 
