@@ -122,10 +122,25 @@ def lenient_post_spans():
     return _LENIENT[0]()
 
 
+OWN_PROCESS = set()  # keys of the spans received with Span.process set
+
+
+def effective_process(rec):
+    """(key, ctx, span) with ctx = the process the collector applies to the span (§1.2: its own,
+    else Batch.process) and no span["process"]: where a process travels is the reporter's choice
+    (reporter_core.h, merging), which process a span ends with is what the rules fix."""
+    key, ctx, span = rec
+    if span.get("process") is not None:
+        OWN_PROCESS.add(key)
+        ctx = span["process"]
+    return key, ctx, dict(span, process=None)
+
+
 def received_api_v2(records, problems):
     """[(key, process, span)] from grpc_peer.py's records (raw request bytes in hex). The process
-    is Batch.process: set for Jaeger batches (§2.1), absent for Zipkin ones, whose spans carry
-    their own (§2.4)."""
+    is the span's effective one (§1.2: Span.process, else Batch.process), and span["process"] is
+    None: Jaeger batches carry theirs in Batch.process (§2.1) unless the reporter inlined it into
+    each span to share a call with other client processes; Zipkin spans carry their own (§2.4)."""
     out = []
     for n, rec in enumerate(records):
         if rec["m"] != "PostSpans":
@@ -159,7 +174,7 @@ def received_api_v2(records, problems):
                 "process": api_v2_process(s.process) if s.HasField("process") else None,
                 "processId": text(s.process_id), "warnings": [text(w) for w in s.warnings],
             }
-            out.append(((span["traceId"], span["spanId"]), process, span))
+            out.append(effective_process(((span["traceId"], span["spanId"]), process, span)))
     return out
 
 
@@ -266,7 +281,8 @@ class Run:
             "--processor.zipkin-compact.server-host-port=127.0.0.1:0",
             "--processor.jaeger-compact.server-socket-buffer-size=" + buf,
             "--processor.jaeger-binary.server-socket-buffer-size=" + buf,
-            "--http-server.host-port=127.0.0.1:0", "--admin.http.host-port=127.0.0.1:0", "--log-level=info"],
+            "--http-server.host-port=127.0.0.1:0", "--admin.http.host-port=127.0.0.1:0", "--log-level=info"]
+            + a.agent_arg,
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "w"))
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -409,6 +425,9 @@ def main():
     ap.add_argument("transport", choices=["grpc", "otlp-grpc", "otlp-http"])
     ap.add_argument("input", choices=["jaeger-client", "oracle"])
     ap.add_argument("--gzip", action="store_true", help="--reporter.otlp.compression=gzip")
+    ap.add_argument("--agent-arg", action="append", default=[], help="one more agent flag")
+    ap.add_argument("--expect-inlined", action="store_true",
+                    help="fail unless some Jaeger spans came with their process inlined (api_v2)")
     ap.add_argument("--spans", type=int, default=int(os.environ.get("MODERN_INTEROP_SPANS", 600)))
     ap.add_argument("--batches", type=int, default=int(os.environ.get("MODERN_INTEROP_BATCHES", 120)))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("MODERN_INTEROP_SEED", 7)))
@@ -436,6 +455,7 @@ def main():
         # Per format: spans sent, rejected (§2.4a), unknown service (§2.4a), spans expected
         # delivered (a split Zipkin span counts 2), and the sent spans the reporter counts.
         expected, n = {}, {f: collections.Counter() for f in ("jaeger", "zipkin")}
+        jaeger_keys = set()
         for s in sent:
             delivered, rejected, unknown = modern_rules.expected_for(s, transport, AGENT_TAGS)
             c = n[s["format"]]
@@ -445,6 +465,10 @@ def main():
             c["delivered"] += len(delivered)
             c["counted"] += 1 - rejected if s["format"] == "zipkin" else len(delivered)
             for ctx, span in delivered:
+                if transport == "grpc":
+                    _, ctx, span = effective_process((None, ctx, span))
+                    if s["format"] == "jaeger":
+                        jaeger_keys.add((span["traceId"], span["spanId"]))
                 expected.setdefault((span["traceId"], span["spanId"]), []).append((ctx, span))
         n_expected = sum(c["delivered"] for c in n.values())
         if sum(len(v) for v in expected.values()) != n_expected or any(
@@ -486,6 +510,7 @@ def main():
             received = received_otlp(records, problems, "grpc" if args.transport == "otlp-grpc" else "http",
                                      "gzip" if args.gzip else "identity")
         else:
+            OWN_PROCESS.clear()
             received = received_api_v2(records, problems)
         compare_spans(name, expected, received, problems)
         summary = "%s: %s; %d spans received in %d requests, %.1f s" % (
@@ -494,6 +519,11 @@ def main():
                 ", %d as unknown-service-name" % c["unknown"] if f == "zipkin" else "")
                 for f, c in n.items() if c["sent"]),
             len(received), sum(r.get("transport") != "grpc-stream" for r in records), time.time() - t0)
+        if not run.otlp:
+            inlined = len(OWN_PROCESS & jaeger_keys)
+            summary += "; %d jaeger spans had their process inlined" % inlined
+            if args.expect_inlined and not inlined:
+                problems.append("no Jaeger span came with its process inlined: the path this run is for did not run")
         if problems:
             for p in problems[:30]:
                 print("modern_interop: FAIL " + p)

@@ -255,6 +255,50 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
   EXPECT_EQ(f.core->reservedBytes(), 0u);
 }
 
+// A batch of no spans is its process record alone. It must not go whole into the shared call:
+// that call's spans carry their own process, and a second Batch.process there is merged field by
+// field into the first by protobuf (found by interop_grpc_oracle_inlined). It takes a merge slot.
+TEST(ReporterCore, ABatchWithoutSpansNeverJoinsTheSharedCall) {
+  Fixture f;
+  ReporterCore::Options o;
+  o.mergeBySuffix = true;
+  o.batchMaxDelay = milliseconds(20);
+  // As decode::inlineBatchProcess: 0 (cannot rewrite) for a batch with no span records.
+  o.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) -> size_t {
+    if (b.size() <= suffix) return 0;
+    const size_t n = b.size() - suffix + 1;
+    if (out) {
+      std::memcpy(out, b.data(), n - 1);
+      out[n - 1] = '|';
+    }
+    return n;
+  };
+  f.reset(o);
+  auto emit = [&f](std::string all, uint32_t suffix, uint32_t spans) {
+    f.summary.spans = spans;
+    f.emittedSpans += spans;
+    f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
+                              &f.summary, 6831, 0, suffix});
+  };
+  for (int i = 0; i < 9; ++i) {  // 8 slots taken, the 9th process inlined into the shared call
+    f.advance(milliseconds(1));
+    emit(std::string("s") + static_cast<char>('a' + i) + "P" + static_cast<char>('a' + i), 2, 1);
+  }
+  emit("Pz", 2, 0);  // a 10th process, no spans
+  emit("Pb", 2, 0);  // a process with a slot, no spans: adds nothing to it
+  f.advance(milliseconds(20));
+  f.core->step(f.now);
+  std::vector<std::string> bodies;
+  for (auto& c : f.transport->sent) bodies.emplace_back(c->body.begin(), c->body.end());
+  std::sort(bodies.begin(), bodies.end());
+  // z closed the oldest slot (a) and took it; b's slot is unchanged; i was inlined.
+  EXPECT_EQ(bodies, (std::vector<std::string>{"Pz", "saPa", "sbPb", "scPc", "sdPd", "sePe", "sfPf", "sgPg", "shPh",
+                                              "si|"}));
+  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
+  EXPECT_EQ(f.accounted(), f.emittedSpans);
+  EXPECT_EQ(f.core->reservedBytes(), 0u);
+}
+
 TEST(ReporterCore, TheBoundCountsReservedCapacityAndDropsAreCounted) {
   // No collector: calls pile up. The bound is on reserved bytes (each call reserves
   // batch-max-bytes plus headroom up front), so memory cannot pass it whatever the batch sizes.
