@@ -61,6 +61,7 @@ struct LogView {
   int64_t timestamp = 0;
   uint32_t fieldsFirst = 0;  // into Scratch::tags
   uint32_t fieldsCount = 0;
+  uint32_t fieldsAt = 0, fieldsEnd = 0;  // a Sink with kEncodesTags: its encoded bytes instead
 };
 
 struct SpanView {
@@ -70,6 +71,7 @@ struct SpanView {
   uint32_t tagsFirst = 0, tagsCount = 0;  // into Scratch::tags
   uint32_t refsFirst = 0, refsCount = 0;  // into Scratch::refs
   uint32_t logsFirst = 0, logsCount = 0;  // into Scratch::logs
+  uint32_t tagsAt = 0, tagsEnd = 0;       // a Sink with kEncodesTags: its encoded bytes instead
   bool hasRefs = false, hasTags = false, hasLogs = false;  // the optional lists were present
 
   // Go's reflect.DeepEqual(span, &jaeger.Span{}) (modern-collectors.md §3.1): all zero, no lists.
@@ -104,10 +106,22 @@ struct Scratch {
 //   void spansBegin(uint32_t n);                                        // the spans list header
 //   void span(const SpanView&, const Scratch&);                         // per span, in order
 //   void spansEnd();                                                    // after the last span
+// Optionally, `static constexpr bool kEncodesTags = true` with
+//   void encodeTag(uint8_t list, const TagView&);  // list: kSpanTags or kLogFields
+//   uint32_t encodedSize() const;                  // bytes encoded so far (offsets for the views)
+// Then span tags and log fields are handed over one at a time as they are read, not stored:
+// SpanView::tagsAt/tagsEnd and LogView::fieldsAt/fieldsEnd are ranges of the sink's own encoded
+// bytes, and tagsCount/fieldsCount stay 0. For an encoder whose tags need no look-ahead (api_v2,
+// §2.3): it writes each tag once, straight from the wire, instead of storing ~80 bytes of view
+// and reading them back — with the load generator's tag mix that store and re-read was a third
+// of api_v2's transcoding time (decode-bench encoding/input:3; docs/benchmarks-analysis.md).
+enum class TagList : uint8_t { kSpanTags, kLogFields };
+
 template <class Reader, class Sink>
 class JaegerReader {
  public:
   using FieldHeader = wire::FieldHeader;
+  static constexpr bool kEncodesTags = requires { requires Sink::kEncodesTags; };
 
   JaegerReader(Scratch& scratch, BatchSummary& summary, Sink& sink) noexcept
       : scratch_(scratch), summary_(summary), sink_(sink) {}
@@ -305,6 +319,23 @@ class JaegerReader {
     return ok;
   }
 
+  // list<Tag> handed to the sink's encoder one tag at a time (kEncodesTags).
+  [[gnu::noinline]] bool encodedTagList(Reader& rIn, const FieldHeader& f, int depth, TagList list) noexcept {
+    Reader r = rIn;
+    const bool ok = [&]() JAGENT_LAMBDA_INLINE {
+      uint32_t n;
+      if (!structList(r, f, n)) return false;
+      for (uint32_t i = 0; i < n; ++i) {
+        TagView t;
+        if (!tag(r, depth + 2, t)) [[unlikely]] return false;
+        sink_.encodeTag(list, t);
+      }
+      return true;
+    }();
+    rIn = r;
+    return ok;
+  }
+
   [[gnu::always_inline]] bool tag(Reader& r, int depth, TagView& t) noexcept {
     using S = schema::Tag;
     return fields(r, [&](const FieldHeader& f) JAGENT_LAMBDA_INLINE {
@@ -367,6 +398,15 @@ class JaegerReader {
         }
         case S::kTags: {
           s.hasTags = true;
+          if constexpr (kEncodesTags) {
+            s.tagsAt = sink_.encodedSize();
+            if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+                  return encodedTagList(c, f, depth, TagList::kSpanTags);
+                }))
+              return false;
+            s.tagsEnd = sink_.encodedSize();
+            return true;
+          }
           s.tagsFirst = static_cast<uint32_t>(scratch_.tags.size());
           if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
             return false;
@@ -429,6 +469,16 @@ class JaegerReader {
         case S::kTimestamp:
           return i64(r, f, scratch_.logs[at].timestamp);
         case S::kFields: {
+          if constexpr (kEncodesTags) {
+            const uint32_t from = sink_.encodedSize();
+            if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE {
+                  return encodedTagList(c, f, depth, TagList::kLogFields);
+                }))
+              return false;
+            scratch_.logs[at].fieldsAt = from;
+            scratch_.logs[at].fieldsEnd = sink_.encodedSize();
+            return true;
+          }
           const auto first = static_cast<uint32_t>(scratch_.tags.size());
           if (!detached(r, [&](Reader& c) JAGENT_LAMBDA_INLINE { return tagList(c, f, depth, scratch_.tags); }))
             return false;

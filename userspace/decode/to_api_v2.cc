@@ -182,7 +182,22 @@ void ApiV2Transcoder::process(const view::ProcessView& p, std::span<const TagVie
   hasProcess_ = true;
 }
 
+void ApiV2Transcoder::encodeTag(view::TagList list, const view::TagView& t) noexcept {
+  // Span.tags is field 8, Log.fields field 2 (§1.2).
+  keyValue(tw_, list == view::TagList::kSpanTags ? span_tag::kTags : 0x12, t);
+}
+
 void ApiV2Transcoder::span(const view::SpanView& s, const view::Scratch& sc) noexcept {
+  // The span's tags and log fields are in tags_ (encodeTag), ready to copy; the next span's
+  // start at 0 again.
+  struct NextSpan {
+    ProtoWriter& tw;
+    bool& failed;
+    ~NextSpan() {
+      if (tw.failed()) failed = true;  // reported as kLengthTooLarge by transcode()
+      tw.reset();
+    }
+  } next{tw_, allocFailed_};
   // §2.4a: a time gogo cannot marshal costs this span only.
   bool ok = timestampOk(s.startTime);
   for (uint32_t i = 0; ok && i < s.logsCount; ++i) ok = timestampOk(sc.logs[s.logsFirst + i].timestamp);
@@ -212,12 +227,16 @@ void ApiV2Transcoder::span(const view::SpanView& s, const view::Scratch& sc) noe
   if (s.flags != 0) w.varintField(span_tag::kFlags, static_cast<uint32_t>(s.flags));
   timestamp(w, span_tag::kStartTime, s.startTime);
   duration(w, span_tag::kDuration, s.duration);
+  // Jaeger spans bring their tags encoded (tagsAt..tagsEnd of tags_), Zipkin ones as views.
+  const uint8_t* encoded = tags_.data();
   for (uint32_t i = 0; i < s.tagsCount; ++i) keyValue(w, span_tag::kTags, sc.tags[s.tagsFirst + i]);
+  w.raw(encoded + s.tagsAt, s.tagsEnd - s.tagsAt);
   for (uint32_t i = 0; i < s.logsCount; ++i) {
     const view::LogView& log = sc.logs[s.logsFirst + i];
     const ProtoWriter::Mark lm = w.begin(span_tag::kLogs, 1);
     timestamp(w, 0x0a, log.timestamp);  // always, even when zero (`0a 00`)
     for (uint32_t k = 0; k < log.fieldsCount; ++k) keyValue(w, 0x12, sc.tags[log.fieldsFirst + k]);
+    w.raw(encoded + log.fieldsAt, log.fieldsEnd - log.fieldsAt);
     w.end(lm);
   }
   if (spanProcess_ != nullptr) writeSpanProcess(*spanProcess_);
@@ -264,6 +283,7 @@ RejectReason ApiV2Transcoder::transcode(Protocol expected, std::span<const uint8
   spansLen_ = 0;
   frameAt_ = kBodyAt;
   w_.reset(kBodyAt);  // room for the PostSpansRequest frame header in front of the body
+  tw_.reset();
   Format format = Format::kJaeger;
   unknownService_ = 0;
   const RejectReason r = view::readJaegerDatagram(expected, datagram, scratch_, summary_, *this, format);

@@ -64,7 +64,12 @@ class ApiV2Transcoder final : public BatchEncoder {
   // process merge into one Batch with the same bytes gogo would write for it.
   [[nodiscard]] uint32_t mergeSuffix() const noexcept override { return static_cast<uint32_t>(processRecord().size()); }
 
-  // Sink interface for view::JaegerReader (public for the template; not for callers).
+  // Sink interface for view::JaegerReader (public for the template; not for callers). Span tags
+  // and log fields are encoded as they are read (kEncodesTags), into tags_, then copied into the
+  // span as one run.
+  static constexpr bool kEncodesTags = true;
+  void encodeTag(view::TagList list, const view::TagView& t) noexcept;
+  [[nodiscard]] uint32_t encodedSize() const noexcept { return static_cast<uint32_t>(tw_.size()); }
   void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
   void spansBegin(uint32_t) noexcept {}
   void spansEnd() noexcept {}
@@ -79,6 +84,8 @@ class ApiV2Transcoder final : public BatchEncoder {
   std::vector<uint8_t> agentTagsProto_;  // `12 len KeyValue` per agent tag, pre-encoded
   std::vector<uint8_t> out_;
   proto::ProtoWriter w_{out_};
+  std::vector<uint8_t> tags_;  // the current span's encoded KeyValue records (tags, log fields)
+  proto::ProtoWriter tw_{tags_};
   std::vector<uint8_t> processBuf_;  // Batch.process is written after the spans (gogo order)
   size_t processLen_ = 0;
   bool hasProcess_ = false;
