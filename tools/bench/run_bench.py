@@ -291,6 +291,8 @@ class Runner:
                       "--processor.jaeger-binary.server-host-port=" + bind["binary"],
                       "--http-server.host-port=127.0.0.1:0", "--admin.http.host-port=127.0.0.1:0"]
         agent_args += CONFIGS[config]
+        # Experiments: extra agent flags for every run (e.g. to compare a flag's cost by hand).
+        agent_args += os.environ.get("JAGENT_BENCH_AGENT_ARGS", "").split()
         if path == "veth-xdp":
             agent_args.append("--xdp.interfaces=" + veth.host_if)
             if veth.bpffs:

@@ -182,7 +182,7 @@ void ApiV2Transcoder::process(const view::ProcessView& p, std::span<const TagVie
   hasProcess_ = true;
 }
 
-void ApiV2Transcoder::encodeTag(view::TagList list, const view::TagView& t) noexcept {
+[[gnu::always_inline]] inline void ApiV2Transcoder::encodeTag(view::TagList list, const view::TagView& t) noexcept {
   // Span.tags is field 8, Log.fields field 2 (§1.2).
   keyValue(tw_, list == view::TagList::kSpanTags ? span_tag::kTags : 0x12, t);
 }

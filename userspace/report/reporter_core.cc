@@ -259,10 +259,11 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
     if (merge && open->batches > 0) {
       // Insert this batch's own records before the shared suffix (it stays last, where gogo
       // writes Batch.process): a move of a few hundred bytes, within the reserved capacity.
-      const size_t at = open->body.size() - open->mergeSuffix;
-      open->body.resize(open->body.size() + add);
-      std::memmove(open->body.data() + at + add, open->body.data() + at, open->mergeSuffix);
-      std::memcpy(open->body.data() + at, batch.bytes.data(), add);
+      // insert(), not resize() + memcpy: resize zero-filled every merged byte first (3 % of the
+      // agent's CPU in grpc mode, perf).
+      const auto at = static_cast<std::ptrdiff_t>(open->body.size() - open->mergeSuffix);
+      open->body.insert(open->body.begin() + at, batch.bytes.begin(),
+                        batch.bytes.begin() + static_cast<std::ptrdiff_t>(add));
     } else if (inlined > 0) {
       const size_t at = open->body.size();
       open->body.resize(at + inlined);  // within the reservation (checked above)
