@@ -58,16 +58,30 @@ class OtlpTranscoder final : public BatchEncoder {
   [[nodiscard]] uint32_t spansUnknownService() const noexcept override { return unknownService_; }
   static constexpr size_t kMaxZipkinOutputBytes = 4u << 20;  // the default gRPC message limit (§4.4)
 
-  // Sink interface for view::JaegerReader (public for the template; not for callers).
+  // Sink interface for view::JaegerReader (public for the template; not for callers). Span tags
+  // and log fields are encoded as they are read (kEncodesTags): each KeyValue record into
+  // tagBytes_ and its key and place into encTags_; a view is kept only for the few keys whose
+  // values the rules read (specials_). encodedSize() is a position in encTags_.
+  static constexpr bool kEncodesTags = true;
+  void encodeTag(view::TagList list, const view::TagView& t) noexcept;
+  [[nodiscard]] uint32_t encodedSize() const noexcept { return encCount_; }
   void process(const view::ProcessView& p, std::span<const view::TagView> tags) noexcept;
   void spansBegin(uint32_t n) noexcept;
   void spansEnd() noexcept;
   void span(const view::SpanView& s, const view::Scratch& sc) noexcept;
 
-  // An attribute being assembled: its key and the Thrift tag that holds its value.
+  // An attribute being assembled: its key and the Thrift tag that holds its value — as a view
+  // (nullptr if not kept), and/or as its encoded KeyValue record (len > 0: tagBytes_[at, at+len)).
   struct Attr {
     std::string_view key;
     const view::TagView* value;
+    uint32_t at = 0, len = 0;
+  };
+  // A tag encoded as read: its key, where its record is, its view in specials_ (or -1).
+  struct EncodedTag {
+    std::string_view key;
+    uint32_t at, len;
+    int32_t special;
   };
 
  private:
@@ -76,7 +90,14 @@ class OtlpTranscoder final : public BatchEncoder {
   void writeResource() noexcept;
   // Collects tags into attrs_ with pdata's upsert (first position, last value).
   void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
-  [[nodiscard]] bool hasDuplicateKey() const noexcept;  // exact, for attrs_.size() <= 32
+  void dedupe() noexcept;
+  // Writes encTags_[first, end) as attributes with `tag`, the map rules applied (upsert, and the
+  // caller's removals through attrs_ when it returns false: then attrs_ holds them).
+  [[nodiscard]] bool encodedNeedRules(uint32_t first, uint32_t end) noexcept;
+  void attrsFromEncoded(uint32_t first, uint32_t end) noexcept;
+  template <class KeyAt>
+  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt) noexcept;  // exact, for n <= 32
+  [[nodiscard]] bool hasDuplicateKey() const noexcept;
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
   void writeAttrs(uint8_t tag) noexcept;
@@ -89,6 +110,13 @@ class OtlpTranscoder final : public BatchEncoder {
   std::vector<uint8_t> out_;
   proto::ProtoWriter w_{out_};
   std::vector<Attr> attrs_;       // scratch
+  std::vector<uint8_t> tagBytes_;  // the current span's encoded tags and log fields
+  proto::ProtoWriter tw_{tagBytes_};
+  std::vector<EncodedTag> encTags_;  // [0, encCount_) in use
+  uint32_t encCount_ = 0;
+  uint32_t encSpecials_ = 0;  // how many of them are specials (this span)
+  std::vector<view::TagView> specials_;
+  bool tagsFailed_ = false;  // tw_ could not grow
   std::vector<uint32_t> order_;   // scratch for de-duplicating long tag lists
   std::vector<view::TagView> resourceTags_;  // process tags + agent tags (views), per datagram
   view::TagView serviceTag_;      // synthesized values
