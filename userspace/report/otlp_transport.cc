@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <random>
@@ -25,6 +26,9 @@ struct OtlpHttpTransport::Worker {
   std::unique_ptr<OutCall> job;  // guarded by mu_; set by send(), taken by the worker
   bool busy = false;             // I/O thread only: a job is assigned and not yet collected
   std::vector<uint8_t> gz;       // gzip output, reused
+  // Its own wake-up: one condition variable for all workers woke every idle one per request
+  // (about 90 futex wake-ups a second per idle thread at 250k spans/s).
+  std::condition_variable cv;
 };
 
 std::chrono::milliseconds parseRetryAfter(const std::string& v, std::chrono::system_clock::time_point now) {
@@ -107,7 +111,7 @@ OtlpHttpTransport::~OtlpHttpTransport() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  for (auto& w : workers_) w->cv.notify_all();
   for (auto& w : workers_) w->client->stop();
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
@@ -118,7 +122,7 @@ void OtlpHttpTransport::run(Worker& w) {
     std::unique_ptr<OutCall> job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || w.job; });
+      w.cv.wait(lock, [&] { return stopping_ || w.job; });
       if (stopping_ || !w.job) return;  // the transport is going away: the core already abortAll()ed
       job = std::move(w.job);
     }
@@ -234,7 +238,7 @@ bool OtlpHttpTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point n
       w->job = std::move(call);
     }
     ++inflight_;
-    cv_.notify_all();
+    w->cv.notify_one();
     return true;
   }
   return false;

@@ -98,7 +98,6 @@ class OtlpHttpTransport final : public Transport {
   std::vector<std::unique_ptr<Worker>> workers_;
   UniqueFd eventFd_;
   std::mutex mu_;                      // guards done_ and every worker's job slot
-  std::condition_variable cv_;
   std::deque<Done> done_;
   bool stopping_ = false;
   size_t inflight_ = 0;
