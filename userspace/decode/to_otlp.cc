@@ -204,17 +204,20 @@ uint64_t keyFingerprint(std::string_view k) noexcept {
 
 template <class KeyAt>
 bool OtlpTranscoder::hasDuplicateKey(size_t n, KeyAt keyAt) noexcept {
-  // At most 32 keys in 64 slots (indexed by the fingerprint's top bits): probes stay short.
-  uint64_t fp[64];
-  uint8_t at[64];
-  uint64_t used = 0;
+  // At most kExactKeys (64) keys in 128 slots (indexed by the fingerprint's top bits): probes
+  // stay short. Up to 32 keys fit 64 slots, as before; 40-tag spans needed the 256-bit filter
+  // below, which flags most of them, and then a sort (decode-bench input 2: 4x TBinary).
+  uint64_t fp[128];
+  uint8_t at[128];
+  uint64_t used[2] = {0, 0};
   for (size_t i = 0; i < n; ++i) {
     const std::string_view k = keyAt(i);
     const uint64_t f = keyFingerprint(k);
-    for (size_t slot = f >> 58;; slot = (slot + 1) & 63) {
-      const uint64_t bit = uint64_t{1} << slot;
-      if (!(used & bit)) {
-        used |= bit;
+    for (size_t slot = f >> 57;; slot = (slot + 1) & 127) {
+      const uint64_t bit = uint64_t{1} << (slot & 63);
+      uint64_t& word = used[slot >> 6];
+      if (!(word & bit)) {
+        word |= bit;
         fp[slot] = f;
         at[slot] = static_cast<uint8_t>(i);
         break;
@@ -242,7 +245,7 @@ bool OtlpTranscoder::encodedNeedRules(uint32_t first, uint32_t end) noexcept {
   if (encSpecials_ > 0)
     for (size_t i = 0; i < n; ++i)
       if (e[i].special >= 0) return true;
-  return n > 32 || hasDuplicateKey(n, [e](size_t i) { return e[i].key; });
+  return n > kExactKeys || hasDuplicateKey(n, [e](size_t i) { return e[i].key; });
 }
 
 void OtlpTranscoder::attrsFromEncoded(uint32_t first, uint32_t end) noexcept {
@@ -266,7 +269,7 @@ void OtlpTranscoder::dedupe() noexcept {
   // (hasDuplicateKey). A 256-bit filter on a weaker hash was used before: with the 5–30 distinct
   // keys of real spans it reported a possible duplicate most of the time, and the quadratic pass
   // below then took ~15 % of the agent's CPU in OTLP mode.
-  if (total <= 32) {
+  if (total <= kExactKeys) {
     if (!hasDuplicateKey()) return;
   } else {
     uint64_t seen[4] = {0, 0, 0, 0};

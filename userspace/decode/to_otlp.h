@@ -95,8 +95,9 @@ class OtlpTranscoder final : public BatchEncoder {
   // caller's removals through attrs_ when it returns false: then attrs_ holds them).
   [[nodiscard]] bool encodedNeedRules(uint32_t first, uint32_t end) noexcept;
   void attrsFromEncoded(uint32_t first, uint32_t end) noexcept;
+  static constexpr size_t kExactKeys = 64;
   template <class KeyAt>
-  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt) noexcept;  // exact, for n <= 32
+  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt) noexcept;  // exact, n <= kExactKeys
   [[nodiscard]] bool hasDuplicateKey() const noexcept;
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
