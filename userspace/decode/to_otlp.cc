@@ -460,7 +460,13 @@ constexpr uint32_t kReadLengths = (1u << 5) | (1u << 9) | (1u << 16) | (1u << 19
   // A count over a vector grown by hand: push_back was an out-of-line call per tag.
   if (encCount_ == encTags_.size()) [[unlikely]]
     encTags_.resize(std::max<size_t>(64, 2 * encTags_.size()));
-  encTags_[encCount_++] = {t.key, at, static_cast<uint32_t>(tw_.size()) - at, special};
+  // Member by member: an aggregate assignment was built on the stack and copied with 16-byte
+  // loads that straddled the narrower stores (a store-forwarding stall, 17 % of this loop).
+  EncodedTag& e = encTags_[encCount_++];
+  e.key = t.key;
+  e.at = at;
+  e.len = static_cast<uint32_t>(tw_.size()) - at;
+  e.special = special;
 }
 
 void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noexcept {
