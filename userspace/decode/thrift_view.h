@@ -14,7 +14,9 @@
 // status from several tags, de-duplicates keys and removes some (§3.3–3.7), and picks the parent
 // from the references (§3.5). A span's views are a few dozen bytes per tag, live in cache, and
 // the encoder then writes each output field once, in canonical field order, whatever order the
-// Thrift fields came in. The input is still read exactly once.
+// Thrift fields came in. The input is still read exactly once. Tags, the bulk of a span, are the
+// exception when the encoder can take them one at a time (Sink::kEncodesTags below): storing and
+// re-reading their views cost more than the look-ahead saves.
 //
 // Ownership/threading: borrows the datagram, the scratch and the summary for one transcode()
 // call on one thread.
