@@ -213,23 +213,32 @@ TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
   EXPECT_EQ(f.core->reservedBytes(), 0u);
 }
 
+// A stand-in for decode::inlineBatchProcess: the records, then '|' (for moving the suffix into
+// each record); 0 (cannot rewrite) for a batch with no records, as the real one.
+size_t fakeInline(std::span<const uint8_t> b, size_t suffix, uint8_t* out) {
+  if (b.size() <= suffix) return 0;
+  const size_t n = b.size() - suffix + 1;
+  if (out) {
+    std::memcpy(out, b.data(), n - 1);
+    out[n - 1] = '|';
+  }
+  return n;
+}
+
+// Merging on, with fakeInline for processes beyond the merge slots.
+ReporterCore::Options inliningOptions() {
+  ReporterCore::Options o;
+  o.mergeBySuffix = true;
+  o.batchMaxDelay = milliseconds(20);
+  o.inlineSuffix = fakeInline;
+  return o;
+}
+
 // With an inlineSuffix hook, a process that finds every merge slot taken is rewritten into the
 // shared call instead of closing a slot: 20 processes make 8 merged calls plus one shared call.
 TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
   Fixture f;
-  ReporterCore::Options o;
-  o.mergeBySuffix = true;
-  o.batchMaxDelay = milliseconds(20);
-  // The "rewrite": the records, then '|' (a stand-in for moving the suffix into each record).
-  o.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) -> size_t {
-    const size_t n = b.size() - suffix + 1;
-    if (out) {
-      std::memcpy(out, b.data(), n - 1);
-      out[n - 1] = '|';
-    }
-    return n;
-  };
-  f.reset(o);
+  f.reset(inliningOptions());
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 20; ++i) {
       std::string all = "s";
@@ -260,20 +269,7 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
 // field into the first by protobuf (found by interop_grpc_oracle_inlined). It takes a merge slot.
 TEST(ReporterCore, ABatchWithoutSpansNeverJoinsTheSharedCall) {
   Fixture f;
-  ReporterCore::Options o;
-  o.mergeBySuffix = true;
-  o.batchMaxDelay = milliseconds(20);
-  // As decode::inlineBatchProcess: 0 (cannot rewrite) for a batch with no span records.
-  o.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) -> size_t {
-    if (b.size() <= suffix) return 0;
-    const size_t n = b.size() - suffix + 1;
-    if (out) {
-      std::memcpy(out, b.data(), n - 1);
-      out[n - 1] = '|';
-    }
-    return n;
-  };
-  f.reset(o);
+  f.reset(inliningOptions());
   auto emit = [&f](std::string all, uint32_t suffix, uint32_t spans) {
     f.summary.spans = spans;
     f.emittedSpans += spans;
