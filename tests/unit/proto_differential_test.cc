@@ -211,14 +211,27 @@ expect::otlp::ResourceSpans otlpOf(const jt::Batch& b) {
   return got;
 }
 
-TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
-  jt::Batch b;
-  b.process.serviceName = "svc";
+// Span 6 of trace 5, and what the OTLP encoder makes of it alone in a batch of service "svc".
+jt::Span span56() {
   jt::Span s;
   s.traceIdLow = 5;
   s.spanId = 6;
   s.startTime = 1700000000000000;
   s.duration = 10;
+  return s;
+}
+expect::otlp::Span otlpSpanOf(const jt::Span& s) {
+  jt::Batch b;
+  b.process.serviceName = "svc";
+  b.spans = {s};
+  const expect::otlp::ResourceSpans got = otlpOf(b);
+  EXPECT_EQ(got.scope_spans_size(), 1);
+  return got.scope_spans_size() == 1 && got.scope_spans(0).spans_size() == 1 ? got.scope_spans(0).spans(0)
+                                                                               : expect::otlp::Span{};
+}
+
+TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
+  jt::Span s = span56();
   const auto tag = [](std::string k, jt::TagType::type ty, std::string v, bool bv = false, int64_t lv = 0) {
     jt::Tag t;
     t.key = std::move(k);
@@ -239,10 +252,7 @@ TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
   other.traceIdLow = 9;
   other.spanId = 78;
   s.__set_references({same, other});
-  b.spans = {s};
-  const expect::otlp::ResourceSpans got = otlpOf(b);
-  ASSERT_EQ(got.scope_spans_size(), 1);
-  const auto& span = got.scope_spans(0).spans(0);
+  const expect::otlp::Span span = otlpSpanOf(s);
   EXPECT_EQ(span.kind(), expect::otlp::Span::SPAN_KIND_CLIENT);
   EXPECT_EQ(span.status().code(), expect::otlp::Status::STATUS_CODE_ERROR);  // 4xx on a client
   EXPECT_EQ(span.status().message(), "nf");
@@ -262,12 +272,7 @@ TEST(ProtoDifferential, OtlpStatusKindAndLinksExamples) {
 // §3.5: the first same-trace CHILD_OF is the parent even when its span id is 0 — then there is
 // no parent, and a FOLLOWS_FROM before it is only a link (found by the interop test, seed 7).
 TEST(ProtoDifferential, OtlpChildOfWithZeroIdMeansNoParent) {
-  jt::Batch b;
-  b.process.serviceName = "svc";
-  jt::Span s;
-  s.traceIdLow = 5;
-  s.spanId = 6;
-  s.startTime = 1700000000000000;
+  jt::Span s = span56();
   jt::SpanRef ff;
   ff.refType = jt::SpanRefType::FOLLOWS_FROM;
   ff.traceIdLow = 5;
@@ -275,10 +280,7 @@ TEST(ProtoDifferential, OtlpChildOfWithZeroIdMeansNoParent) {
   jt::SpanRef zero;  // CHILD_OF, same trace, span id 0
   zero.traceIdLow = 5;
   s.__set_references({ff, zero});
-  b.spans = {s};
-  const expect::otlp::ResourceSpans got = otlpOf(b);
-  ASSERT_EQ(got.scope_spans_size(), 1);
-  const auto& span = got.scope_spans(0).spans(0);
+  const expect::otlp::Span span = otlpSpanOf(s);
   EXPECT_TRUE(span.parent_span_id().empty());
   ASSERT_EQ(span.links_size(), 1) << "the zero CHILD_OF equals the (absent) parent id: no link";
   EXPECT_EQ(span.links(0).span_id(), expect::be64(70));
