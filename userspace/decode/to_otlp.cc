@@ -268,6 +268,13 @@ bool OtlpTranscoder::encodedNeedRules(uint32_t first, uint32_t end) noexcept {
   return n > kExactKeys || hasDuplicateKey(n, [e](size_t i) { return e[i].key; });
 }
 
+void OtlpTranscoder::writeEncoded(uint32_t first, uint32_t end) noexcept {
+  // The records of one list are contiguous in tagBytes_, in order: one copy.
+  const EncodedTag& a = encTags_[first];
+  const EncodedTag& z = encTags_[end - 1];
+  w_.raw(tagBytes_.data() + a.at, z.at + z.len - a.at);
+}
+
 void OtlpTranscoder::attrsFromEncoded(uint32_t first, uint32_t end) noexcept {
   const size_t base = attrs_.size();
   attrs_.resize(base + (end - first));  // one capacity check, not one per tag
@@ -643,9 +650,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
   }
   if (hasTraceState) swapRemove(find(kTraceState));
   if (direct) {
-    const EncodedTag& first = encTags_[s.tagsAt];
-    const EncodedTag& last = encTags_[s.tagsEnd - 1];
-    w.raw(tagBytes_.data() + first.at, last.at + last.len - first.at);
+    writeEncoded(s.tagsAt, s.tagsEnd);
   } else {
     writeAttrs(span_tag::kAttributes);
   }
@@ -662,9 +667,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
     attrs_.clear();
     if (log.fieldsEnd > log.fieldsAt) {
       if (!encodedNeedRules(log.fieldsAt, log.fieldsEnd)) {  // no `event` key, no duplicate
-        const EncodedTag& first = encTags_[log.fieldsAt];
-        const EncodedTag& last = encTags_[log.fieldsEnd - 1];
-        w.raw(tagBytes_.data() + first.at, last.at + last.len - first.at);
+        writeEncoded(log.fieldsAt, log.fieldsEnd);
         w.end(em);
         continue;
       }

@@ -91,9 +91,11 @@ class OtlpTranscoder final : public BatchEncoder {
   // Collects tags into attrs_ with pdata's upsert (first position, last value).
   void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
   void dedupe() noexcept;
-  // Writes encTags_[first, end) as attributes with `tag`, the map rules applied (upsert, and the
-  // caller's removals through attrs_ when it returns false: then attrs_ holds them).
+  // Encoded tags encTags_[first, end): whether the map rules must run on them (a key the rules
+  // read, or a duplicate key); if not, writeEncoded() copies them as the attributes they are.
+  // Otherwise attrsFromEncoded() puts them into attrs_, upserted.
   [[nodiscard]] bool encodedNeedRules(uint32_t first, uint32_t end) noexcept;
+  void writeEncoded(uint32_t first, uint32_t end) noexcept;
   void attrsFromEncoded(uint32_t first, uint32_t end) noexcept;
   static constexpr size_t kExactKeys = 64;
   template <class KeyAt>
