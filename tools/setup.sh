@@ -16,6 +16,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   iproute2 python3 yamllint python3-yaml
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # gRPC/OTLP transports; protoc for the tests' schemas
+  libnghttp2-dev  # the native gRPC client (HTTP/2)
   python3-grpcio python3-protobuf  # test peers: a gRPC collector, protobuf decoding
   gnuplot-nox linux-perf  # benchmarks: chart, profiles (tools/bench.sh)
 )

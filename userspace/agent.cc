@@ -11,6 +11,7 @@
 #include "decode/to_api_v2.h"
 #include "http/sampling_upstream.h"
 #include "report/grpc_transport.h"
+#include "report/h2_grpc_transport.h"
 #include "report/otlp_transport.h"
 #include "report/stdout_reporter.h"
 #include "report/tchannel_transport.h"
@@ -78,6 +79,10 @@ Result<void> Agent::createReporters() {
     o.skipHostVerify = t.skipHostVerify;
     return o;
   };
+  auto engineOf = [](config::GrpcClient c) {
+    using E = report::GrpcTransport::Options::Engine;
+    return c == config::GrpcClient::kNative ? E::kNative : c == config::GrpcClient::kLibgrpc ? E::kLibgrpc : E::kAuto;
+  };
   std::optional<report::TChannelTransport::PeerGauges> gauges;
   report::GrpcTransport::ConnMetrics conn;
   if (rc.type == config::ReporterType::kTChannel) {
@@ -106,7 +111,8 @@ Result<void> Agent::createReporters() {
       go.mode = report::GrpcTransport::Mode::kJaegerPostSpans;
       go.hostPorts = rc.grpc.hostPorts;
       go.tls = tlsOf(rc.grpc.tls);
-      auto t = report::GrpcTransport::create(go, conn);
+      go.engine = engineOf(rc.grpcClient);
+      auto t = report::createGrpcClient(go, conn);
       if (!t) return withContext(t.error(), "--reporter.grpc.host-port");
       transport = std::move(*t);
       // Fewer, larger PostSpans (each gRPC call costs ~100 µs of agent CPU, docs/benchmarks.md):
@@ -127,6 +133,7 @@ Result<void> Agent::createReporters() {
       oo.gzip = rc.otlp.gzip;
       oo.timeout = rc.otlp.timeout;
       oo.tls = tlsOf(rc.otlp.tls);
+      oo.engine = engineOf(rc.grpcClient);
       auto t = report::createOtlpTransport(oo, conn);
       if (!t) return withContext(t.error(), "--reporter.otlp.endpoint");
       transport = std::move(*t);

@@ -30,6 +30,7 @@
 #include "metrics/metrics.h"
 #include "otlp_export.pb.h"
 #include "report/grpc_transport.h"
+#include "report/h2_grpc_transport.h"
 #include "report/otlp_transport.h"
 #include "report/protowire.h"
 #include "report/reporter_core.h"
@@ -264,10 +265,15 @@ ReporterCore::Options coreOpts(uint32_t perCall, std::chrono::milliseconds timeo
   return o;
 }
 
-std::unique_ptr<Transport> grpcTransport(std::vector<std::string> hostPorts) {
+using Engine = GrpcTransport::Options::Engine;
+
+// Both gRPC clients run the same interop tests against the same real peer: libgrpc++
+// (GrpcTransport) and the nghttp2 one (H2GrpcTransport).
+std::unique_ptr<Transport> grpcTransport(Engine engine, std::vector<std::string> hostPorts) {
   GrpcTransport::Options o;
   o.hostPorts = std::move(hostPorts);
-  auto t = GrpcTransport::create(o, GrpcTransport::ConnMetrics{});
+  o.engine = engine;
+  auto t = createGrpcClient(o, GrpcTransport::ConnMetrics{});
   EXPECT_TRUE(t.has_value());
   return std::move(*t);
 }
@@ -315,13 +321,17 @@ std::vector<std::string> otlpRecords(const std::string& reqHex) {
 
 // --- api_v2 PostSpans ---------------------------------------------------------------------
 
-TEST(GrpcTransportInterop, DeliversEveryBatchByteEqualRoundRobin) {
+class GrpcTransportInterop : public ::testing::TestWithParam<Engine> {};
+INSTANTIATE_TEST_SUITE_P(Engines, GrpcTransportInterop, ::testing::Values(Engine::kLibgrpc, Engine::kNative),
+                         [](const auto& p) { return p.param == Engine::kNative ? "native" : "libgrpc"; });
+
+TEST_P(GrpcTransportInterop, DeliversEveryBatchByteEqualRoundRobin) {
   Peer a("{}"), b("{}");
   std::mt19937 rng(1);
   std::vector<Bytes> batches;
   std::set<std::string> want;
   {
-    Harness h(grpcTransport({a.grpcAddr(), b.grpcAddr()}), "grpc", coreOpts(1));
+    Harness h(grpcTransport(GetParam(), {a.grpcAddr(), b.grpcAddr()}), "grpc", coreOpts(1));
     for (int i = 0; i < 300; ++i) {
       batches.push_back(jaegerBatch(i, 1 + i % 20, rng));
       want.insert(postSpansHex(batches.back()));
@@ -344,12 +354,12 @@ TEST(GrpcTransportInterop, DeliversEveryBatchByteEqualRoundRobin) {
   EXPECT_EQ(got, want) << "every batch byte-equal";
 }
 
-TEST(GrpcTransportInterop, ManyCallsInFlight) {
+TEST_P(GrpcTransportInterop, ManyCallsInFlight) {
   // Eight calls that each take 300 ms at the collector finish together, not one after another.
   Peer p(R"({"PostSpans": [{"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300},
                             {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}, {"sleep_ms": 300}]})");
   std::mt19937 rng(11);
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1, 2000ms));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1, 2000ms));
   // Let the channel connect first, so that the calls do not wait for it.
   h.emitAndWait(jaegerBatch(100, 1, rng), 1);
   const auto t0 = std::chrono::steady_clock::now();
@@ -362,11 +372,11 @@ TEST(GrpcTransportInterop, ManyCallsInFlight) {
   EXPECT_LT(took, 1200ms) << "calls were not concurrent";
 }
 
-TEST(GrpcTransportInterop, UnavailableIsRetried) {
+TEST_P(GrpcTransportInterop, UnavailableIsRetried) {
   Peer p(R"({"PostSpans": [{"code": 14, "msg": "busy"}, {"code": 14}, {"code": 14}]})");
   std::mt19937 rng(2);
   std::set<std::string> want;
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1));
   for (int i = 0; i < 20; ++i) {
     Bytes b = jaegerBatch(i, 3, rng);
     want.insert(postSpansHex(b));
@@ -384,10 +394,10 @@ TEST(GrpcTransportInterop, UnavailableIsRetried) {
   EXPECT_EQ(ok.size(), 20u) << "each batch processed once";
 }
 
-TEST(GrpcTransportInterop, ResourceExhaustedWithRetryInfoBacksOff) {
+TEST_P(GrpcTransportInterop, ResourceExhaustedWithRetryInfoBacksOff) {
   Peer p(R"({"PostSpans": [{"code": 8, "retry_ms": 400, "msg": "slow down"}]})");
   std::mt19937 rng(3);
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1, 3000ms));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1, 3000ms));
   Bytes b = jaegerBatch(0, 5, rng);
   h.emitAndWait(b, 5);
   h.close();
@@ -405,10 +415,10 @@ TEST(GrpcTransportInterop, ResourceExhaustedWithRetryInfoBacksOff) {
   EXPECT_LT(gap, 2.0);
 }
 
-TEST(GrpcTransportInterop, SlowCollectorDeadlineIsUnknownNotRetried) {
+TEST_P(GrpcTransportInterop, SlowCollectorDeadlineIsUnknownNotRetried) {
   Peer p(R"({"PostSpans": [{"sleep_ms": 1500}]})");
   std::mt19937 rng(4);
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1, 500ms));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1, 500ms));
   std::set<std::string> want;
   for (int i = 0; i < 10; ++i) {
     Bytes b = jaegerBatch(i, 2, rng);
@@ -428,10 +438,10 @@ TEST(GrpcTransportInterop, SlowCollectorDeadlineIsUnknownNotRetried) {
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()), want);
 }
 
-TEST(GrpcTransportInterop, CollectorKilledMidStream) {
+TEST_P(GrpcTransportInterop, CollectorKilledMidStream) {
   Peer p(R"({"PostSpans": [{}, {}, {}, {}, {"die": 1}]})");
   std::mt19937 rng(5);
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1));
   std::vector<Bytes> bs;
   for (int i = 0; i < 12; ++i) bs.push_back(jaegerBatch(i, 4, rng));
   for (int i = 0; i < 5; ++i) h.emitAndWait(bs[i], 4);
@@ -450,9 +460,9 @@ TEST(GrpcTransportInterop, CollectorKilledMidStream) {
   EXPECT_TRUE(p.exited());
 }
 
-TEST(GrpcTransportInterop, SamplingStrategyRawCall) {
+TEST_P(GrpcTransportInterop, SamplingStrategyRawCall) {
   Peer p(R"({"GetSamplingStrategy": [{}, {"code": 12, "msg": "unimplemented"}]})");
-  Harness h(grpcTransport({p.grpcAddr()}), "grpc", coreOpts(1));
+  Harness h(grpcTransport(GetParam(), {p.grpcAddr()}), "grpc", coreOpts(1));
   for (int round = 0; round < 2; ++round) {
     std::promise<RawResult> pr;
     auto fut = pr.get_future();
@@ -474,7 +484,7 @@ TEST(GrpcTransportInterop, SamplingStrategyRawCall) {
   EXPECT_EQ(recs[0], "0a03737663");
 }
 
-TEST(GrpcTransportInterop, TlsVerifiesTheCollector) {
+TEST(GrpcTransportTls, TlsVerifiesTheCollector) {
   // A self-signed certificate for the name "jg-collector" (openssl CLI), served on 127.0.0.1.
   char dir[] = "/tmp/jg-tls-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
@@ -563,10 +573,15 @@ TEST(OtlpTransportInterop, GrpcGzipHeadersPartialSuccess) {
   checkOtlpRecords(requests(recs, "Export"), want);
 }
 
-TEST(OtlpTransportInterop, GrpcResourceExhaustedOnlyRetriedWithRetryInfo) {
+class OtlpGrpcInterop : public ::testing::TestWithParam<Engine> {};
+INSTANTIATE_TEST_SUITE_P(Engines, OtlpGrpcInterop, ::testing::Values(Engine::kLibgrpc, Engine::kNative),
+                         [](const auto& p) { return p.param == Engine::kNative ? "native" : "libgrpc"; });
+
+TEST_P(OtlpGrpcInterop, ResourceExhaustedOnlyRetriedWithRetryInfo) {
   Peer p(R"({"Export": [{"code": 8, "msg": "too big"}, {"code": 8, "retry_ms": 300}, {"code": 3}]})");
   OtlpOptions o;
   o.endpoint = p.grpcAddr();
+  o.engine = GetParam();
   std::mt19937 rng(7);
   Harness h(otlpTransport(o), "otlp", coreOpts(0, 3000ms));
   std::vector<Bytes> bs;
@@ -664,7 +679,7 @@ TEST(TransportCost, DISABLED_CpuPerBatch) {
     std::vector<Bytes> bs;
     for (int i = 0; i < 50; ++i) bs.push_back(kind == 0 ? jaegerBatch(i, 230, rng) : otlpRecord(i, 330, rng));
     std::unique_ptr<Transport> t;
-    if (kind == 0) t = grpcTransport({p.grpcAddr()});
+    if (kind == 0) t = grpcTransport(Engine::kAuto, {p.grpcAddr()});
     OtlpOptions o;
     o.endpoint = kind == 1 ? p.grpcAddr() : p.httpUrl();
     o.protocol = kind == 1 ? OtlpOptions::Protocol::kGrpc : OtlpOptions::Protocol::kHttpProtobuf;
@@ -722,6 +737,37 @@ TEST(GrpcTransportUnit, ClassifiesStatusesPerReference) {
   EXPECT_EQ(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT",
                             std::chrono::system_clock::from_time_t(1445412470)),
             10000ms);
+}
+
+TEST(H2GrpcTransportUnit, StatusHeadersAndHttpMapping) {
+  // gRPC's HTTP-to-status mapping, for answers without grpc-status (a proxy's 503, say).
+  EXPECT_EQ(H2GrpcTransport::statusOfHttp(503), 14);
+  EXPECT_EQ(H2GrpcTransport::statusOfHttp(429), 14);
+  EXPECT_EQ(H2GrpcTransport::statusOfHttp(404), 12);
+  EXPECT_EQ(H2GrpcTransport::statusOfHttp(401), 16);
+  EXPECT_EQ(H2GrpcTransport::statusOfHttp(500), 2);
+  // grpc-message is percent-encoded; a broken escape stays as it is.
+  EXPECT_EQ(H2GrpcTransport::percentDecode("too%20big%3A 5%"), "too big: 5%");
+  EXPECT_EQ(H2GrpcTransport::percentDecode("%zz%4"), "%zz%4");
+  // grpc-status-details-bin: base64, padding optional.
+  EXPECT_EQ(H2GrpcTransport::base64Decode("aGVsbG8"), "hello");
+  EXPECT_EQ(H2GrpcTransport::base64Decode("aGVsbG8="), "hello");
+  // What the native client cannot serve goes to libgrpc++ (createGrpcClient), and says why.
+  GrpcTransport::Options o;
+  o.hostPorts = {"collector:14250"};
+  EXPECT_EQ(H2GrpcTransport::unsupported(o), "");
+  o.gzip = true;
+  EXPECT_EQ(H2GrpcTransport::unsupported(o), "gzip compression");
+  o.gzip = false;
+  o.tls.enabled = true;
+  EXPECT_EQ(H2GrpcTransport::unsupported(o), "TLS");
+  o.tls.enabled = false;
+  o.hostPorts = {"dns:///collector:14250"};
+  EXPECT_NE(H2GrpcTransport::unsupported(o).find("target URI"), std::string::npos);
+  o.engine = Engine::kNative;
+  EXPECT_FALSE(createGrpcClient(o, GrpcTransport::ConnMetrics{}).has_value());
+  o.engine = Engine::kAuto;
+  EXPECT_TRUE(createGrpcClient(o, GrpcTransport::ConnMetrics{}).has_value());
 }
 
 }  // namespace

@@ -33,11 +33,19 @@ struct AsyncResolver::Shared {
   uint64_t nextId = 1;
   size_t maxPending = 0;
 
-  void complete(uint64_t id, Result<SockAddr> r) {
+  void complete(uint64_t id, Result<std::vector<SockAddr>> r) {
     {
       std::lock_guard lock(mu);
       if (!live.count(id)) return;  // cancelled
-      done.push_back({id, std::move(r)});
+      Resolution res;
+      res.id = id;
+      if (r) {
+        res.addr = r->front();
+        res.all = std::move(*r);
+      } else {
+        res.addr = Unexpected(r.error());
+      }
+      done.push_back(std::move(res));
     }
     const uint64_t one = 1;
     [[maybe_unused]] const ssize_t w = ::write(event.get(), &one, sizeof one);
@@ -53,7 +61,7 @@ struct AsyncResolver::Shared {
         req = std::move(self->queue.front());
         self->queue.pop_front();
       }
-      self->complete(req.id, resolve(req.hp, req.socktype));  // may block for as long as DNS takes
+      self->complete(req.id, resolveAll(req.hp, req.socktype));  // may block for as long as DNS takes
     }
   }
 };
@@ -116,7 +124,7 @@ uint64_t AsyncResolver::submit(const HostPort& hp, int socktype) {
     s.complete(id, Unexpected(Error{std::make_error_code(std::errc::resource_unavailable_try_again),
                                     fmt::format("resolve '{}': too many lookups pending", hp.host)}));
   } else {
-    s.complete(id, resolve(hp, socktype));  // numeric: getaddrinfo answers without the network
+    s.complete(id, resolveAll(hp, socktype));  // numeric: getaddrinfo answers without the network
   }
   return id;
 }

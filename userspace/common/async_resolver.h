@@ -36,7 +36,8 @@ class AsyncResolver {
  public:
   struct Resolution {
     uint64_t id = 0;
-    Result<SockAddr> addr;
+    Result<SockAddr> addr;     // the first of `all`
+    std::vector<SockAddr> all;  // every address, IPv4 first (common/net.h resolveAll)
   };
 
   explicit AsyncResolver(size_t threads = 2, size_t maxPending = 64);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -36,13 +37,21 @@ Result<HostPort> parseHostPort(std::string_view s) {
 }
 
 Result<SockAddr> resolve(const HostPort& hp, int socktype) {
-  SockAddr out;
+  auto all = resolveAll(hp, socktype, 1);
+  if (!all) return Unexpected(all.error());
+  return all->front();
+}
+
+Result<std::vector<SockAddr>> resolveAll(const HostPort& hp, int socktype, size_t max) {
+  std::vector<SockAddr> out;
   if (hp.host.empty()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&out.storage);
+    SockAddr any;
+    auto* sin = reinterpret_cast<sockaddr_in*>(&any.storage);
     sin->sin_family = AF_INET;
     sin->sin_port = htons(hp.port);
     sin->sin_addr.s_addr = htonl(INADDR_ANY);
-    out.len = sizeof(sockaddr_in);
+    any.len = sizeof(sockaddr_in);
+    out.push_back(any);
     return out;
   }
   addrinfo hints{};
@@ -53,13 +62,21 @@ Result<SockAddr> resolve(const HostPort& hp, int socktype) {
   const std::string port = std::to_string(hp.port);
   const int rc = ::getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0 || res == nullptr) return makeError(fmt::format("resolve '{}': {}", hp.host, gai_strerror(rc)));
-  // Prefer IPv4 (peers such as tchannel-node only speak IPv4 host_port).
-  const addrinfo* pick = res;
-  for (const addrinfo* ai = res; ai; ai = ai->ai_next)
-    if (ai->ai_family == AF_INET) { pick = ai; break; }
-  std::memcpy(&out.storage, pick->ai_addr, pick->ai_addrlen);
-  out.len = static_cast<socklen_t>(pick->ai_addrlen);
+  // IPv4 first (peers such as tchannel-node only speak IPv4 host_port), then the rest.
+  for (const int family : {AF_INET, AF_INET6}) {
+    for (const addrinfo* ai = res; ai && out.size() < std::max<size_t>(max, 1); ai = ai->ai_next) {
+      if (ai->ai_family != family || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      SockAddr a;
+      std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+      a.len = static_cast<socklen_t>(ai->ai_addrlen);
+      const bool dup = std::any_of(out.begin(), out.end(), [&](const SockAddr& b) {
+        return b.len == a.len && std::memcmp(&b.storage, &a.storage, a.len) == 0;
+      });
+      if (!dup) out.push_back(a);
+    }
+  }
   ::freeaddrinfo(res);
+  if (out.empty()) return makeError(fmt::format("resolve '{}': no IPv4 or IPv6 address", hp.host));
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/result.h"
@@ -34,6 +35,9 @@ struct SockAddr {
 
 // Resolves for binding (host empty → 0.0.0.0) or connecting; prefers IPv4 for empty/"localhost".
 [[nodiscard]] Result<SockAddr> resolve(const HostPort& hp, int socktype);
+// Every address `hp` resolves to, IPv4 first, duplicates removed, at most `max` (a gRPC target
+// gets a connection per address, so a headless service's pods all get calls).
+[[nodiscard]] Result<std::vector<SockAddr>> resolveAll(const HostPort& hp, int socktype, size_t max = 16);
 
 // "1.2.3.4:5" / "[::1]:5" for logs.
 [[nodiscard]] std::string formatAddr(const sockaddr* sa);

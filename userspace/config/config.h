@@ -74,8 +74,12 @@ struct OtlpReporterConfig {
   TlsConfig tls;
 };
 
+// Which HTTP/2 client runs the gRPC and OTLP/gRPC reporters (--reporter.grpc-client).
+enum class GrpcClient : uint8_t { kAuto, kNative, kLibgrpc };
+
 struct ReporterConfig {
   ReporterType type = ReporterType::kStdout;
+  GrpcClient grpcClient = GrpcClient::kAuto;
   GrpcReporterConfig grpc;
   OtlpReporterConfig otlp;
   std::vector<std::string> hostPorts;        // TChannel collectors; empty = no collector: stdout reporter

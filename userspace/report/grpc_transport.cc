@@ -275,7 +275,7 @@ void GrpcTransport::maintain(Clock::time_point) {
 }
 
 bool GrpcTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point now) {
-  if (now < pausedUntil_ || inflight_ >= opts_.maxInflight) return false;
+  if (now < pause_.until() || inflight_ >= opts_.maxInflight) return false;
   // Round robin over READY channels, avoiding the one the call just failed on when possible.
   Chan* pick = nullptr;
   for (size_t k = 0; k < chans_.size(); ++k) {
@@ -460,7 +460,7 @@ void GrpcTransport::onFinish(Call* c) {
   c->reason = v.reason;
   std::vector<grpc::Slice> slices;
   if (st.ok()) {
-    backoffStreak_ = 0;
+    pause_.onOk();
     if (c->response.Dump(&slices).ok()) {
       out.response.clear();
       for (const auto& s : slices) out.response.insert(out.response.end(), s.begin(), s.end());
@@ -477,17 +477,7 @@ void GrpcTransport::onFinish(Call* c) {
     }
   } else {
     if (out.raw()) out.errorDetail = fmt::format("grpc status {}: {}", static_cast<int>(st.error_code()), st.error_message());
-    if (v.outcome == Outcome::kRetryable && v.reason != FailReason::kNoConnection) {
-      // Throttling (§4.1 RetryInfo) or jaeger-agent's 50 ms ±10 % (§5.2), doubling while it lasts.
-      std::chrono::milliseconds delay = v.retryDelay;
-      if (delay.count() == 0) {
-        static thread_local std::minstd_rand rng{std::random_device{}()};
-        const int base = 50 << std::min(backoffStreak_, 4);
-        delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 5 + 1)) - base / 10);
-      }
-      ++backoffStreak_;
-      pausedUntil_ = std::max(pausedUntil_, Clock::now() + delay);
-    }
+    pause_.onVerdict(v, Clock::now());
     if (v.outcome != Outcome::kRetryable) {
       uint64_t suppressed = 0;
       if (!out.raw() && errorLog_.allow(&suppressed))
@@ -500,6 +490,18 @@ void GrpcTransport::onFinish(Call* c) {
     c->parkedAt = Clock::now();
     parked_.push_back(c);
   }
+}
+
+void RetryPause::onVerdict(const GrpcVerdict& v, Clock::time_point now) {
+  if (v.outcome != Outcome::kRetryable || v.reason == FailReason::kNoConnection) return;
+  std::chrono::milliseconds delay = v.retryDelay;
+  if (delay.count() == 0) {
+    static thread_local std::minstd_rand rng{std::random_device{}()};
+    const int base = 50 << std::min(streak_, 4);
+    delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 5 + 1)) - base / 10);
+  }
+  ++streak_;
+  until_ = std::max(until_, now + delay);
 }
 
 void GrpcTransport::finishCall(Call* c, Clock::time_point now) {
@@ -566,7 +568,7 @@ void GrpcTransport::wake() noexcept {
 Clock::time_point GrpcTransport::nextTimer(Clock::time_point now) const {
   if (std::any_of(parked_.begin(), parked_.end(), [](const Call* c) { return !c->orphan; }))
     return now + std::chrono::milliseconds(2);
-  if (pausedUntil_ > now) return pausedUntil_;
+  if (pause_.until() > now) return pause_.until();
   return Clock::time_point::max();
 }
 

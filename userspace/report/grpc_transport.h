@@ -71,6 +71,20 @@ struct GrpcVerdict {
   std::chrono::milliseconds retryDelay{0};  // from a google.rpc.RetryInfo detail, 0 = none
 };
 
+// What both gRPC clients (this one and report/h2_grpc_transport.h) do with a failed call's
+// verdict besides reporting it: after a retryable answer from the collector, new calls pause for
+// the RetryInfo delay (§4.1) or jaeger-agent's 50 ms ±10 % (§5.2), doubling while it lasts (≤ 1 s).
+class RetryPause {
+ public:
+  void onOk() noexcept { streak_ = 0; }
+  void onVerdict(const GrpcVerdict& v, Clock::time_point now);
+  [[nodiscard]] Clock::time_point until() const noexcept { return until_; }
+
+ private:
+  int streak_ = 0;
+  Clock::time_point until_{};
+};
+
 class GrpcTransport final : public Transport {
  public:
   enum class Mode : uint8_t {
@@ -89,6 +103,9 @@ class GrpcTransport final : public Transport {
     int maxMessageBytes = 4 * 1024 * 1024 - 64 * 1024;  // under the receivers' 4 MiB (§4.4)
     size_t maxInflight = 64;                            // calls in flight per transport
     std::string protocolLabel;                          // "" = "grpc" / "otlp" by mode
+    // Which client runs the calls (createGrpcClient, report/h2_grpc_transport.h): kAuto = the
+    // nghttp2 client on the shard loop where it can (plaintext host:port targets), else this one.
+    enum class Engine : uint8_t { kAuto, kNative, kLibgrpc } engine = Engine::kAuto;
   };
   // Per-protocol connection metrics of jaeger-agent's gRPC reporter (§5.3), shared by every
   // shard's transport: connected = 1 while some shard has a READY channel.
@@ -146,8 +163,7 @@ class GrpcTransport final : public Transport {
   size_t inflight_ = 0;
   size_t next_ = 0;
   std::atomic<int> ready_{0};
-  int backoffStreak_ = 0;
-  Clock::time_point pausedUntil_{};
+  RetryPause pause_;
   RateLimiter errorLog_;
   // wake(): one grpc::Alarm outstanding at most.
   std::mutex wakeMu_;

@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "report/h2_grpc_transport.h"
 #include "report/protowire.h"
 
 namespace jagent::report {
@@ -320,9 +321,8 @@ Result<std::unique_ptr<Transport>> createOtlpTransport(const OtlpOptions& opts, 
   for (auto& [k, v] : g.metadata)
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   g.gzip = opts.gzip;
-  auto t = GrpcTransport::create(g, std::move(metrics));
-  if (!t) return Unexpected(t.error());
-  return std::unique_ptr<Transport>(std::move(*t));
+  g.engine = opts.engine;
+  return createGrpcClient(g, std::move(metrics));
 }
 
 }  // namespace jagent::report

@@ -49,6 +49,7 @@ struct OtlpOptions {
   std::chrono::milliseconds timeout{10'000};
   TlsOptions tls;
   size_t httpConnections = 4;  // concurrent HTTP requests per transport
+  GrpcTransport::Options::Engine engine = GrpcTransport::Options::Engine::kAuto;  // gRPC only
 };
 
 // Parses `Retry-After` (§4.2): delta-seconds, or an HTTP-date (RFC 1123). 0 = absent/invalid.
