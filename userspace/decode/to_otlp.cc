@@ -209,8 +209,8 @@ namespace {
 }
 }  // namespace
 
-template <class KeyAt>
-bool OtlpTranscoder::hasDuplicateKey(size_t n, KeyAt keyAt) noexcept {
+template <class KeyAt, class FpAt>
+bool OtlpTranscoder::hasDuplicateKey(size_t n, KeyAt keyAt, FpAt fpAt) noexcept {
   // Exact for up to kExactKeys (64) keys. First a 1024-bit filter on 10 bits of each key's
   // fingerprint: if no bit is hit twice there is no duplicate, which settles most spans (17 keys
   // collide in it with probability ~12 %). Otherwise a 128-slot table of fingerprints (indexed by
@@ -220,7 +220,7 @@ bool OtlpTranscoder::hasDuplicateKey(size_t n, KeyAt keyAt) noexcept {
     uint64_t bits[16] = {};
     bool hit = false;
     for (size_t i = 0; i < n; ++i) {
-      keyFp[i] = keyFingerprint(keyAt(i));
+      keyFp[i] = fpAt(i);
       const uint64_t h = keyFp[i] >> 54;
       const uint64_t bit = uint64_t{1} << (h & 63);
       hit |= (bits[h >> 6] & bit) != 0;
@@ -249,7 +249,9 @@ bool OtlpTranscoder::hasDuplicateKey(size_t n, KeyAt keyAt) noexcept {
 }
 
 bool OtlpTranscoder::hasDuplicateKey() const noexcept {
-  return hasDuplicateKey(attrs_.size(), [this](size_t i) { return attrs_[i].key; });
+  return hasDuplicateKey(
+      attrs_.size(), [this](size_t i) { return attrs_[i].key; },
+      [this](size_t i) { return keyFingerprint(attrs_[i].key); });
 }
 
 void OtlpTranscoder::upsertAll(const TagView* tags, uint32_t n) noexcept {
@@ -260,12 +262,17 @@ void OtlpTranscoder::upsertAll(const TagView* tags, uint32_t n) noexcept {
 bool OtlpTranscoder::encodedNeedRules(uint32_t first, uint32_t end) noexcept {
   // Most tag lists have no key the rules read and no duplicate: then the attributes are the
   // encoded records, in order, one copy.
+  // The duplicate check comes first and is remembered (encUnique_), so that a list that needs the
+  // rules only for a key they read skips the upsert in attrsFromEncoded().
   const EncodedTag* e = encTags_.data() + first;
   const size_t n = end - first;
+  encUnique_ = n <= kExactKeys &&
+               !hasDuplicateKey(n, [e](size_t i) { return e[i].key; }, [e](size_t i) { return e[i].fp; });
+  if (!encUnique_) return true;
   if (encSpecials_ > 0)
     for (size_t i = 0; i < n; ++i)
       if (e[i].special >= 0) return true;
-  return n > kExactKeys || hasDuplicateKey(n, [e](size_t i) { return e[i].key; });
+  return false;
 }
 
 void OtlpTranscoder::writeEncoded(uint32_t first, uint32_t end) noexcept {
@@ -283,6 +290,7 @@ void OtlpTranscoder::attrsFromEncoded(uint32_t first, uint32_t end) noexcept {
     const EncodedTag& e = encTags_[i];
     *out++ = {e.key, e.special >= 0 ? &specials_[static_cast<size_t>(e.special)] : nullptr, e.at, e.len};
   }
+  if (base == 0 && encUnique_) return;  // distinct keys (encodedNeedRules): nothing to upsert
   dedupe();
 }
 
@@ -491,6 +499,7 @@ constexpr uint32_t kReadLengths = (1u << 5) | (1u << 9) | (1u << 16) | (1u << 19
   // loads that straddled the narrower stores (a store-forwarding stall, 17 % of this loop).
   EncodedTag& e = encTags_[encCount_++];
   e.key = t.key;
+  e.fp = keyFingerprint(t.key);
   e.at = at;
   e.len = static_cast<uint32_t>(tw_.size()) - at;
   e.special = special;

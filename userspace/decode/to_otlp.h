@@ -80,6 +80,7 @@ class OtlpTranscoder final : public BatchEncoder {
   // A tag encoded as read: its key, where its record is, its view in specials_ (or -1).
   struct EncodedTag {
     std::string_view key;
+    uint64_t fp;  // keyFingerprint(key), computed once as the tag is read
     uint32_t at, len;
     int32_t special;
   };
@@ -93,13 +94,15 @@ class OtlpTranscoder final : public BatchEncoder {
   void dedupe() noexcept;
   // Encoded tags encTags_[first, end): whether the map rules must run on them (a key the rules
   // read, or a duplicate key); if not, writeEncoded() copies them as the attributes they are.
-  // Otherwise attrsFromEncoded() puts them into attrs_, upserted.
+  // Otherwise attrsFromEncoded() puts them into attrs_, upserted (the upsert skipped when
+  // encodedNeedRules found the keys distinct: encUnique_).
   [[nodiscard]] bool encodedNeedRules(uint32_t first, uint32_t end) noexcept;
   void writeEncoded(uint32_t first, uint32_t end) noexcept;
   void attrsFromEncoded(uint32_t first, uint32_t end) noexcept;
   static constexpr size_t kExactKeys = 64;
-  template <class KeyAt>
-  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt) noexcept;  // exact, n <= kExactKeys
+  // Exact for n <= kExactKeys; fpAt(i) must be keyFingerprint(keyAt(i)).
+  template <class KeyAt, class FpAt>
+  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt, FpAt fpAt) noexcept;
   [[nodiscard]] bool hasDuplicateKey() const noexcept;
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
@@ -118,6 +121,7 @@ class OtlpTranscoder final : public BatchEncoder {
   std::vector<EncodedTag> encTags_;  // [0, encCount_) in use
   uint32_t encCount_ = 0;
   uint32_t encSpecials_ = 0;  // how many of them are specials (this span)
+  bool encUnique_ = false;    // the list encodedNeedRules() last looked at has distinct keys
   std::vector<view::TagView> specials_;
   bool tagsFailed_ = false;  // tw_ could not grow
   std::vector<uint32_t> order_;   // scratch for de-duplicating long tag lists
