@@ -79,9 +79,11 @@ Result<void> Agent::createReporters() {
     o.skipHostVerify = t.skipHostVerify;
     return o;
   };
-  auto engineOf = [](config::GrpcClient c) {
+  auto engineOf = [](config::ReporterClient c) {
     using E = report::GrpcTransport::Options::Engine;
-    return c == config::GrpcClient::kNative ? E::kNative : c == config::GrpcClient::kLibgrpc ? E::kLibgrpc : E::kAuto;
+    return c == config::ReporterClient::kNative    ? E::kNative
+           : c == config::ReporterClient::kLibrary ? E::kLibrary
+                                                   : E::kAuto;
   };
   std::optional<report::TChannelTransport::PeerGauges> gauges;
   report::GrpcTransport::ConnMetrics conn;
@@ -111,7 +113,7 @@ Result<void> Agent::createReporters() {
       go.mode = report::GrpcTransport::Mode::kJaegerPostSpans;
       go.hostPorts = rc.grpc.hostPorts;
       go.tls = tlsOf(rc.grpc.tls);
-      go.engine = engineOf(rc.grpcClient);
+      go.engine = engineOf(rc.client);
       auto t = report::createGrpcClient(go, conn);
       if (!t) return withContext(t.error(), "--reporter.grpc.host-port");
       transport = std::move(*t);
@@ -133,7 +135,7 @@ Result<void> Agent::createReporters() {
       oo.gzip = rc.otlp.gzip;
       oo.timeout = rc.otlp.timeout;
       oo.tls = tlsOf(rc.otlp.tls);
-      oo.engine = engineOf(rc.grpcClient);
+      oo.engine = engineOf(rc.client);
       auto t = report::createOtlpTransport(oo, conn);
       if (!t) return withContext(t.error(), "--reporter.otlp.endpoint");
       transport = std::move(*t);

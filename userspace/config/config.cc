@@ -482,13 +482,13 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
                      "deadline of each export (default 10s; fallback OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT in ms)"),
       "reporter.otlp.timeout");
   tlsFlags("reporter.otlp", cfg.reporter.otlp.tls);
-  std::string grpcClient = "auto";
-  opt(app.add_option("--reporter.grpc-client", grpcClient,
-                     "HTTP/2 client of the grpc and otlp (grpc) reporters: native (nghttp2 on the receive threads; "
-                     "plaintext, no gzip), libgrpc (libgrpc++ and its threads), or auto = native where it can serve "
-                     "the flags, else libgrpc")
-          ->capture_default_str()->check(CLI::IsMember({"auto", "native", "libgrpc"})),
-      "reporter.grpc-client");
+  std::string reporterClient = "auto";
+  opt(app.add_option("--reporter.client", reporterClient,
+                     "clients of the grpc and otlp reporters: native (on the receive threads: HTTP/2 over nghttp2 "
+                     "for gRPC, plaintext without gzip; HTTP/1.1 for OTLP/HTTP, http:// only), library (libgrpc++ / "
+                     "cpp-httplib with their own threads), or auto = native where it serves the flags, else library")
+          ->capture_default_str()->check(CLI::IsMember({"auto", "native", "library"})),
+      "reporter.client");
 
   try {
     app.parse(argc, argv);
@@ -500,9 +500,9 @@ Result<AgentConfig> parse(int argc, const char* const* argv) {
     return makeError(e.what());
   }
 
-  cfg.reporter.grpcClient = grpcClient == "native"    ? config::GrpcClient::kNative
-                            : grpcClient == "libgrpc" ? config::GrpcClient::kLibgrpc
-                                                      : config::GrpcClient::kAuto;
+  cfg.reporter.client = reporterClient == "native"    ? config::ReporterClient::kNative
+                        : reporterClient == "library" ? config::ReporterClient::kLibrary
+                                                      : config::ReporterClient::kAuto;
   if (hostPorts.empty()) hostPorts = collectorHostPortAlias;
   cfg.reporter.hostPorts = splitCommaList(hostPorts);
   if (auto ok = resolveReporter(app, cfg.reporter, reporterType, grpcHostPorts, otlpEndpoint, otlpProtocol, otlpHeaders,

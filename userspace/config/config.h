@@ -74,12 +74,14 @@ struct OtlpReporterConfig {
   TlsConfig tls;
 };
 
-// Which HTTP/2 client runs the gRPC and OTLP/gRPC reporters (--reporter.grpc-client).
-enum class GrpcClient : uint8_t { kAuto, kNative, kLibgrpc };
+// Which clients the grpc and otlp reporters use (--reporter.client): the native ones on the
+// receive threads (nghttp2 for gRPC, HTTP/1.1 for OTLP/HTTP), or the libraries with their own
+// threads (libgrpc++, cpp-httplib); kAuto = native where it can serve the flags.
+enum class ReporterClient : uint8_t { kAuto, kNative, kLibrary };
 
 struct ReporterConfig {
   ReporterType type = ReporterType::kStdout;
-  GrpcClient grpcClient = GrpcClient::kAuto;
+  ReporterClient client = ReporterClient::kAuto;
   GrpcReporterConfig grpc;
   OtlpReporterConfig otlp;
   std::vector<std::string> hostPorts;        // TChannel collectors; empty = no collector: stdout reporter

@@ -103,9 +103,10 @@ class GrpcTransport final : public Transport {
     int maxMessageBytes = 4 * 1024 * 1024 - 64 * 1024;  // under the receivers' 4 MiB (§4.4)
     size_t maxInflight = 64;                            // calls in flight per transport
     std::string protocolLabel;                          // "" = "grpc" / "otlp" by mode
-    // Which client runs the calls (createGrpcClient, report/h2_grpc_transport.h): kAuto = the
-    // nghttp2 client on the shard loop where it can (plaintext host:port targets), else this one.
-    enum class Engine : uint8_t { kAuto, kNative, kLibgrpc } engine = Engine::kAuto;
+    // Which client runs the calls (--reporter.client; createGrpcClient, report/h2_grpc_transport.h):
+    // kAuto = the nghttp2 client on the shard loop where it can (plaintext host:port targets, no
+    // gzip), else this one (kLibrary: libgrpc++).
+    enum class Engine : uint8_t { kAuto, kNative, kLibrary } engine = Engine::kAuto;
   };
   // Per-protocol connection metrics of jaeger-agent's gRPC reporter (§5.3), shared by every
   // shard's transport: connected = 1 while some shard has a READY channel.

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "report/h2_grpc_transport.h"
+#include "report/otlp_http_native.h"
 #include "report/protowire.h"
 
 namespace jagent::report {
@@ -45,8 +46,6 @@ std::chrono::milliseconds parseRetryAfter(const std::string& v, std::chrono::sys
   return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(at - now));
 }
 
-namespace {
-// gzip (RFC 1952) of `in` into `out` (reused buffer).
 bool gzipInto(const std::vector<uint8_t>& in, std::vector<uint8_t>& out) {
   z_stream zs{};
   if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
@@ -60,7 +59,42 @@ bool gzipInto(const std::vector<uint8_t>& in, std::vector<uint8_t>& out) {
   deflateEnd(&zs);
   return rc == Z_STREAM_END;
 }
-}  // namespace
+
+OtlpHttpVerdict classifyOtlpHttp(int status, const std::string& retryAfter) {
+  OtlpHttpVerdict v;
+  if (status >= 200 && status < 300) {
+    v.outcome = Outcome::kOk;
+    v.reason = FailReason::kNone;
+  } else if (status == 429 || status == 503) {  // §4.2: Retry-After honoured on these two only
+    v.outcome = Outcome::kRetryable;
+    v.reason = status == 429 ? FailReason::kErrorBusy : FailReason::kErrorUnhealthy;
+    v.retryAfter = parseRetryAfter(retryAfter, std::chrono::system_clock::now());
+  } else if (status == 502 || status == 504) {
+    v.outcome = Outcome::kRetryable;
+    v.reason = status == 502 ? FailReason::kErrorNetwork : FailReason::kErrorTimeout;
+  } else {
+    v.outcome = Outcome::kFailed;
+    v.reason = status == 400 || status == 413 || status == 415 ? FailReason::kErrorBadRequest
+               : status >= 500                                  ? FailReason::kErrorUnexpected
+                                                                : FailReason::kErrorFatal;
+  }
+  return v;
+}
+
+void OtlpHttpPause::onDone(Outcome outcome, std::chrono::milliseconds retryAfter, Clock::time_point now) {
+  if (outcome != Outcome::kRetryable) {
+    streak_ = 0;
+    return;
+  }
+  std::chrono::milliseconds delay = retryAfter;
+  if (delay.count() == 0) {
+    static thread_local std::minstd_rand rng{std::random_device{}()};
+    const int base = 50 << std::min(streak_, 4);
+    delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 2 + 1)) - base / 4);
+  }
+  ++streak_;
+  until_ = std::max(until_, now + delay);
+}
 
 OtlpHttpTransport::OtlpHttpTransport(const OtlpOptions& opts) : opts_(opts) {}
 
@@ -204,20 +238,10 @@ OtlpHttpTransport::Done OtlpHttpTransport::perform(Worker& w, std::unique_ptr<Ou
     }
     return d;
   }
-  // §4.2: 429, 502, 503, 504 retryable; Retry-After honoured on 429/503 only.
-  if (status == 429 || status == 503) {
-    d.outcome = Outcome::kRetryable;
-    d.reason = status == 429 ? FailReason::kErrorBusy : FailReason::kErrorUnhealthy;
-    d.retryAfter = parseRetryAfter(res->get_header_value("Retry-After"), std::chrono::system_clock::now());
-  } else if (status == 502 || status == 504) {
-    d.outcome = Outcome::kRetryable;
-    d.reason = status == 502 ? FailReason::kErrorNetwork : FailReason::kErrorTimeout;
-  } else {
-    d.outcome = Outcome::kFailed;
-    d.reason = status == 400 || status == 413 || status == 415 ? FailReason::kErrorBadRequest
-               : status >= 500                                  ? FailReason::kErrorUnexpected
-                                                                : FailReason::kErrorFatal;
-  }
+  const OtlpHttpVerdict v = classifyOtlpHttp(status, res->get_header_value("Retry-After"));
+  d.outcome = v.outcome;
+  d.reason = v.reason;
+  d.retryAfter = v.retryAfter;
   if (d.call->raw()) d.call->errorDetail = fmt::format("http status {}", status);
   if (d.outcome == Outcome::kFailed) {
     uint64_t suppressed = 0;
@@ -228,7 +252,7 @@ OtlpHttpTransport::Done OtlpHttpTransport::perform(Worker& w, std::unique_ptr<Ou
 }
 
 bool OtlpHttpTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point now) {
-  if (now < pausedUntil_) return false;
+  if (now < pause_.until()) return false;
   for (auto& w : workers_) {
     if (w->busy) continue;
     w->busy = true;
@@ -255,19 +279,7 @@ void OtlpHttpTransport::collect(Clock::time_point now) {
     d.worker->busy = false;  // its thread is back waiting for a job
     --inflight_;
     reachable_.store(!d.connectFailed, std::memory_order_relaxed);
-    if (d.outcome == Outcome::kRetryable) {
-      std::chrono::milliseconds delay = d.retryAfter;
-      if (delay.count() == 0) {
-        // Exponential backoff with jitter (§4.2, §4.5), short next to report-timeout.
-        static thread_local std::minstd_rand rng{std::random_device{}()};
-        const int base = 50 << std::min(backoffStreak_, 4);
-        delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 2 + 1)) - base / 4);
-      }
-      ++backoffStreak_;
-      pausedUntil_ = std::max(pausedUntil_, now + delay);
-    } else {
-      backoffStreak_ = 0;
-    }
+    pause_.onDone(d.outcome, d.retryAfter, now);
     sink_->complete(std::move(d.call), d.outcome, d.reason, now, d.rejected);
   }
 }
@@ -287,7 +299,7 @@ void OtlpHttpTransport::wake() noexcept {
 }
 
 Clock::time_point OtlpHttpTransport::nextTimer(Clock::time_point now) const {
-  return pausedUntil_ > now ? pausedUntil_ : Clock::time_point::max();
+  return pause_.until() > now ? pause_.until() : Clock::time_point::max();
 }
 
 void OtlpHttpTransport::abortAll(Clock::time_point now) {
@@ -300,6 +312,13 @@ void OtlpHttpTransport::abortAll(Clock::time_point now) {
 
 Result<std::unique_ptr<Transport>> createOtlpTransport(const OtlpOptions& opts, GrpcTransport::ConnMetrics metrics) {
   if (opts.protocol == OtlpOptions::Protocol::kHttpProtobuf) {
+    using Engine = GrpcTransport::Options::Engine;
+    const std::string why = OtlpHttpNativeTransport::unsupported(opts);
+    if (opts.engine == Engine::kNative || (opts.engine == Engine::kAuto && why.empty())) {
+      auto n = OtlpHttpNativeTransport::create(opts);
+      if (!n) return Unexpected(n.error());
+      return std::unique_ptr<Transport>(std::move(*n));
+    }
     auto t = OtlpHttpTransport::create(opts);
     if (!t) return Unexpected(t.error());
     return std::unique_ptr<Transport>(std::move(*t));

@@ -49,12 +49,36 @@ struct OtlpOptions {
   std::chrono::milliseconds timeout{10'000};
   TlsOptions tls;
   size_t httpConnections = 4;  // concurrent HTTP requests per transport
-  GrpcTransport::Options::Engine engine = GrpcTransport::Options::Engine::kAuto;  // gRPC only
+  GrpcTransport::Options::Engine engine = GrpcTransport::Options::Engine::kAuto;  // --reporter.client
 };
 
 // Parses `Retry-After` (§4.2): delta-seconds, or an HTTP-date (RFC 1123). 0 = absent/invalid.
 [[nodiscard]] std::chrono::milliseconds parseRetryAfter(const std::string& value,
                                                         std::chrono::system_clock::time_point now);
+
+// gzip (RFC 1952) of `in` into `out` (a reused buffer); false if zlib failed.
+[[nodiscard]] bool gzipInto(const std::vector<uint8_t>& in, std::vector<uint8_t>& out);
+
+// What an OTLP/HTTP status means (§4.2): 2xx ok; 429, 502, 503, 504 retryable, with Retry-After
+// honoured on 429/503 only; anything else a failure. Shared by both HTTP clients.
+struct OtlpHttpVerdict {
+  Outcome outcome = Outcome::kFailed;
+  FailReason reason = FailReason::kErrorOther;
+  std::chrono::milliseconds retryAfter{0};
+};
+[[nodiscard]] OtlpHttpVerdict classifyOtlpHttp(int status, const std::string& retryAfter);
+
+// The pause after a retryable answer: Retry-After, else exponential backoff with jitter (§4.2,
+// §4.5), short next to report-timeout. Shared by both HTTP clients.
+class OtlpHttpPause {
+ public:
+  void onDone(Outcome outcome, std::chrono::milliseconds retryAfter, Clock::time_point now);
+  [[nodiscard]] Clock::time_point until() const noexcept { return until_; }
+
+ private:
+  int streak_ = 0;
+  Clock::time_point until_{};
+};
 
 class OtlpHttpTransport final : public Transport {
  public:
@@ -101,8 +125,7 @@ class OtlpHttpTransport final : public Transport {
   std::deque<Done> done_;
   bool stopping_ = false;
   size_t inflight_ = 0;
-  int backoffStreak_ = 0;
-  Clock::time_point pausedUntil_{};
+  OtlpHttpPause pause_;
   std::atomic<bool> reachable_{true};
   RateLimiter errorLog_;
 };
