@@ -123,7 +123,7 @@ Result<void> Agent::createReporters() {
       // batches without one concatenate as they are.
       co.maxBatchesPerCall = 0;
       co.mergeBySuffix = true;
-      co.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, uint8_t* out) {
+      co.inlineSuffix = [](std::span<const uint8_t> b, size_t suffix, std::vector<uint8_t>* out) {
         return decode::inlineBatchProcess(b, suffix, out);
       };
       co.maxAttempts = rc.grpc.retryMax;

@@ -184,8 +184,9 @@ TEST(ProtoGolden, InlinedProcessMakesSpansSelfContained) {
   ASSERT_TRUE(original.ParseFromArray(t.output().data(), static_cast<int>(t.output().size())));
   const size_t n = inlineBatchProcess(t.output(), t.mergeSuffix(), nullptr);
   ASSERT_GT(n, t.spanRecords().size());
-  Bytes out(n);
-  ASSERT_EQ(inlineBatchProcess(t.output(), t.mergeSuffix(), out.data()), n);
+  std::vector<uint8_t> out;
+  ASSERT_EQ(inlineBatchProcess(t.output(), t.mergeSuffix(), &out), n);
+  ASSERT_EQ(out.size(), n);
   // Twice, as two datagrams of different processes would be appended to one call.
   Bytes twice = out;
   twice.insert(twice.end(), out.begin(), out.end());

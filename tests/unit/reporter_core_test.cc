@@ -215,12 +215,12 @@ TEST(ReporterCore, BatchesOfOneProcessMergeIntoOneMessage) {
 
 // A stand-in for decode::inlineBatchProcess: the records, then '|' (for moving the suffix into
 // each record); 0 (cannot rewrite) for a batch with no records, as the real one.
-size_t fakeInline(std::span<const uint8_t> b, size_t suffix, uint8_t* out) {
+size_t fakeInline(std::span<const uint8_t> b, size_t suffix, std::vector<uint8_t>* out) {
   if (b.size() <= suffix) return 0;
   const size_t n = b.size() - suffix + 1;
   if (out) {
-    std::memcpy(out, b.data(), n - 1);
-    out[n - 1] = '|';
+    out->insert(out->end(), b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n - 1));
+    out->push_back('|');
   }
   return n;
 }

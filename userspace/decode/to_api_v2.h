@@ -107,6 +107,7 @@ class ApiV2Transcoder final : public BatchEncoder {
 // priority over Batch.process, §1.2), with no Batch.process. Such records concatenate with any
 // other batch's, so batches of different client processes can share one PostSpans. Writes into
 // `out` (nullptr: only measures) and returns the size; 0 if the bytes are not of that shape.
-[[nodiscard]] size_t inlineBatchProcess(std::span<const uint8_t> batch, size_t processLen, uint8_t* out) noexcept;
+[[nodiscard]] size_t inlineBatchProcess(std::span<const uint8_t> batch, size_t processLen,
+                                        std::vector<uint8_t>* out) noexcept;
 
 }  // namespace jagent::decode

@@ -271,9 +271,8 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
       open->body.insert(open->body.begin() + at, batch.bytes.begin(),
                         batch.bytes.begin() + static_cast<std::ptrdiff_t>(add));
     } else if (inlined > 0) {
-      const size_t at = open->body.size();
-      open->body.resize(at + inlined);  // within the reservation (checked above)
-      if (opts_.inlineSuffix(batch.bytes, batch.mergeSuffix, open->body.data() + at) != inlined) open->body.resize(at);
+      const size_t at = open->body.size();  // appended within the reservation (checked above)
+      if (opts_.inlineSuffix(batch.bytes, batch.mergeSuffix, &open->body) != inlined) open->body.resize(at);
       open->items = 1;
     } else {
       open->body.insert(open->body.end(), batch.bytes.begin(), batch.bytes.end());

@@ -89,7 +89,7 @@ class ReporterCore final : public Reporter, public CompletionSink {
     // into each span, decode::inlineBatchProcess) and appended to the shared call, instead of
     // closing a slot — so many client processes still make few calls. Signature: (batch, suffix
     // length, out or nullptr to measure) → bytes; 0 = cannot. Unset: the oldest slot is closed.
-    std::function<size_t(std::span<const uint8_t>, size_t, uint8_t*)> inlineSuffix;
+    std::function<size_t(std::span<const uint8_t>, size_t, std::vector<uint8_t>*)> inlineSuffix;
     std::string threadName = "report-io";
     std::function<Clock::time_point()> clock;      // injectable; default steady_clock::now
   };
