@@ -1,6 +1,8 @@
-// libFuzzer target for what parses HTTP requests from outside (issue #11): the request-head
-// parser of HttpServer (http_wire.cc), the Go-style query parser, and the response writer fed
-// with what was parsed. Never a crash or an out-of-bounds read (ASan/UBSan), and properties:
+// libFuzzer target for what parses HTTP from outside (issue #11): the request-head parser of
+// HttpServer (http_wire.cc), the Go-style query parser, the response writer fed with what was
+// parsed — and, on the same bytes, the native OTLP/HTTP client's response parser
+// (report/http1_response.h, issue #15: a collector's answer), fed in pieces whose sizes come from
+// the input. Never a crash or an out-of-bounds read (ASan/UBSan), and properties:
 //   * the decoded path is never longer than the target; the raw query is a suffix of it;
 //   * every response is one status line, headers, a blank line, and exactly Content-Length
 //     bytes of body (none for HEAD), with either "Connection: close" or a Keep-Alive header.
@@ -10,6 +12,7 @@
 
 #include "http/http_server.h"
 #include "http/http_wire.h"
+#include "report/http1_response.h"
 
 namespace h = jagent::http;
 
@@ -33,9 +36,32 @@ void checkResponse(const std::string& out, const h::RequestHead* req, bool keepA
   FUZZ_CHECK((head.find("\r\nConnection: close") != std::string_view::npos) != keepAlive);
 }
 
+// A collector's answer, split at byte counts taken from the input itself: the parser consumes
+// only what it was given, never keeps more than its bounds, and after kDone or kError it stops.
+void fuzzResponse(const uint8_t* data, size_t size) {
+  jagent::report::Http1Response r;
+  using State = jagent::report::Http1Response::State;
+  State st = State::kMore;
+  size_t at = 0;
+  while (at < size && st == State::kMore) {
+    const size_t step = 1 + data[at] % 97;
+    const size_t n = step < size - at ? step : size - at;
+    size_t used = 0;
+    st = r.feed({data + at, n}, used);
+    FUZZ_CHECK(used <= n);
+    FUZZ_CHECK(st != State::kMore || used == n);
+    at += used;
+  }
+  if (st == State::kMore) st = r.eof();
+  FUZZ_CHECK(r.body.size() <= jagent::report::Http1Response::kMaxKeptBody);
+  if (st == State::kDone) FUZZ_CHECK(r.status >= 200 && r.status <= 999);
+  if (st == State::kError) FUZZ_CHECK(!r.error.empty() && !r.keepAlive);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fuzzResponse(data, size);
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   const size_t end = in.find("\r\n\r\n");
   h::RequestHead req;

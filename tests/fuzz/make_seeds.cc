@@ -139,7 +139,12 @@ int main(int argc, char** argv) {
         "GET /sampling?service=svc%20a&service=b;x=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "HEAD /%6eope HTTP/1.0\r\nContent-Length: 12\r\nBad\r\n\r\n",
         "POST  /baggageRestrictions?service=+ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        "GET / HTTP/2.0\nX: y\n\n"};
+        "GET / HTTP/2.0\nX: y\n\n",
+        // Collector answers for the OTLP/HTTP client's parser (report/http1_response.h).
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 4\r\n\r\n\x0a\x02\x08\x03",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2;x\r\nok\r\n0\r\nT: 1\r\n\r\n",
+        "HTTP/1.0 503 Unavailable\r\nConnection: close\r\n\r\nbody until close"};
     for (size_t i = 0; i < std::size(heads); ++i) std::ofstream(out / ("head" + std::to_string(i))) << heads[i];
     return 0;
   }

@@ -477,7 +477,7 @@ void GrpcTransport::onFinish(Call* c) {
     }
   } else {
     if (out.raw()) out.errorDetail = fmt::format("grpc status {}: {}", static_cast<int>(st.error_code()), st.error_message());
-    pause_.onVerdict(v, Clock::now());
+    if (v.outcome == Outcome::kRetryable && v.reason != FailReason::kNoConnection) pause_.onRetryable(v.retryDelay, Clock::now());
     if (v.outcome != Outcome::kRetryable) {
       uint64_t suppressed = 0;
       if (!out.raw() && errorLog_.allow(&suppressed))
@@ -490,18 +490,6 @@ void GrpcTransport::onFinish(Call* c) {
     c->parkedAt = Clock::now();
     parked_.push_back(c);
   }
-}
-
-void RetryPause::onVerdict(const GrpcVerdict& v, Clock::time_point now) {
-  if (v.outcome != Outcome::kRetryable || v.reason == FailReason::kNoConnection) return;
-  std::chrono::milliseconds delay = v.retryDelay;
-  if (delay.count() == 0) {
-    static thread_local std::minstd_rand rng{std::random_device{}()};
-    const int base = 50 << std::min(streak_, 4);
-    delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 5 + 1)) - base / 10);
-  }
-  ++streak_;
-  until_ = std::max(until_, now + delay);
 }
 
 void GrpcTransport::finishCall(Call* c, Clock::time_point now) {

@@ -45,6 +45,7 @@
 #include "common/rate_limited_log.h"
 #include "common/result.h"
 #include "metrics/metrics.h"
+#include "report/retry_pause.h"
 #include "report/transport.h"
 
 namespace grpc {
@@ -69,20 +70,6 @@ struct GrpcVerdict {
   Outcome outcome = Outcome::kFailed;
   FailReason reason = FailReason::kErrorOther;
   std::chrono::milliseconds retryDelay{0};  // from a google.rpc.RetryInfo detail, 0 = none
-};
-
-// What both gRPC clients (this one and report/h2_grpc_transport.h) do with a failed call's
-// verdict besides reporting it: after a retryable answer from the collector, new calls pause for
-// the RetryInfo delay (§4.1) or jaeger-agent's 50 ms ±10 % (§5.2), doubling while it lasts (≤ 1 s).
-class RetryPause {
- public:
-  void onOk() noexcept { streak_ = 0; }
-  void onVerdict(const GrpcVerdict& v, Clock::time_point now);
-  [[nodiscard]] Clock::time_point until() const noexcept { return until_; }
-
- private:
-  int streak_ = 0;
-  Clock::time_point until_{};
 };
 
 class GrpcTransport final : public Transport {
@@ -164,7 +151,7 @@ class GrpcTransport final : public Transport {
   size_t inflight_ = 0;
   size_t next_ = 0;
   std::atomic<int> ready_{0};
-  RetryPause pause_;
+  RetryPause pause_{10};  // §5.2
   RateLimiter errorLog_;
   // wake(): one grpc::Alarm outstanding at most.
   std::mutex wakeMu_;

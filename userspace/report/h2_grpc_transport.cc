@@ -2,8 +2,6 @@
 
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,8 +18,6 @@ namespace {
 
 constexpr const char* kPostSpans = "/jaeger.api_v2.CollectorService/PostSpans";                   // §1.1
 constexpr const char* kOtlpExport = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";  // §4.1
-constexpr uint64_t kWakeTag = ~uint64_t{0};
-constexpr uint64_t kResolverTag = ~uint64_t{0} - 1;
 constexpr auto kResolveTimeout = std::chrono::seconds(5);
 constexpr auto kReresolveEvery = std::chrono::seconds(30);
 constexpr auto kReresolveMin = std::chrono::seconds(1);   // GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS
@@ -250,16 +246,7 @@ Result<void> H2GrpcTransport::init() {
     t->authority = opts_.hostPorts[i];
     targets_.push_back(std::move(t));
   }
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) return errnoError("epoll_create1");
-  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeFd_) return errnoError("eventfd");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
-  ev.data.u64 = kResolverTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, resolver_.eventFd(), &ev) != 0) return errnoError("epoll_ctl resolver");
+  if (auto ok = poller_.init(resolver_.eventFd()); !ok) return ok;
   const Clock::time_point now = Clock::now();
   for (auto& t : targets_) requestResolve(*t, now);
   return {};
@@ -273,10 +260,7 @@ H2GrpcTransport::~H2GrpcTransport() {
   }
 }
 
-void H2GrpcTransport::wake() noexcept {
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wakeFd_.get(), &one, sizeof one);
-}
+void H2GrpcTransport::wake() noexcept { poller_.wake(); }
 
 
 void H2GrpcTransport::setReady(Conn& c, bool ready) {
@@ -368,10 +352,7 @@ void H2GrpcTransport::startConnect(Conn& c, Clock::time_point now) {
   c.draining = false;
   c.out.clear();
   c.wantWrite = true;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT;
-  ev.data.u64 = c.id;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+  poller_.add(c.fd.get(), c.id, true);
 }
 
 void H2GrpcTransport::onConnected(Conn& c) {
@@ -405,7 +386,7 @@ void H2GrpcTransport::onConnected(Conn& c) {
 
 void H2GrpcTransport::closeConn(Conn& c) {
   setReady(c, false);
-  if (c.fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  if (c.fd) poller_.remove(c.fd.get());
   c.fd.reset();
   if (c.session) nghttp2_session_del(c.session);
   c.session = nullptr;
@@ -444,29 +425,19 @@ void H2GrpcTransport::failConn(Conn& c, const std::string& why) {
 // ---- I/O ---------------------------------------------------------------------------------------
 
 void H2GrpcTransport::poll(int timeoutMs) {
-  epoll_event events[16];
-  const int n = ::epoll_wait(epoll_.get(), events, 16, timeoutMs);
-  for (int i = 0; i < n; ++i) {
-    const uint64_t tag = events[i].data.u64;
-    if (tag == kWakeTag) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
-      continue;
-    }
-    if (tag == kResolverTag) {
-      onResolved();
-      continue;
-    }
-    auto it = conns_.find(tag);
-    if (it == conns_.end() || !it->second->fd) continue;
-    Conn& c = *it->second;
-    if (c.state == Conn::State::kConnecting) {
-      if (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(c);
-      continue;
-    }
-    if (events[i].events & EPOLLOUT) pump(c);
-    if (c.fd && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(c);
-  }
+  poller_.wait(
+      timeoutMs, [this] { onResolved(); },
+      [this](uint64_t tag, uint32_t events) {
+        auto it = conns_.find(tag);
+        if (it == conns_.end() || !it->second->fd) return;
+        Conn& c = *it->second;
+        if (c.state == Conn::State::kConnecting) {
+          if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(c);
+          return;
+        }
+        if (events & EPOLLOUT) pump(c);
+        if (c.fd && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(c);
+      });
 }
 
 void H2GrpcTransport::onReadable(Conn& c) {
@@ -514,10 +485,7 @@ void H2GrpcTransport::pump(Conn& c) {
   const bool want = !c.out.empty();
   if (want != c.wantWrite) {
     c.wantWrite = want;
-    epoll_event ev{};
-    ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-    ev.data.u64 = c.id;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+    poller_.modify(c.fd.get(), c.id, want);
   }
   if (!c.closed.empty()) finishClosed(c);
   if (c.session && !nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session) && c.out.empty())
@@ -599,7 +567,7 @@ void H2GrpcTransport::settle(Conn& c, int32_t stream, uint32_t h2Error) {
   } else {
     const int code = k.grpcStatus >= 0 ? k.grpcStatus : -1;
     if (out.raw()) out.errorDetail = fmt::format("grpc status {}: {}", code, msg);
-    pause_.onVerdict(v, Clock::now());
+    if (v.outcome == Outcome::kRetryable && v.reason != FailReason::kNoConnection) pause_.onRetryable(v.retryDelay, Clock::now());
     uint64_t suppressed = 0;
     if (v.outcome != Outcome::kRetryable && !out.raw() && errorLog_.allow(&suppressed))
       spdlog::warn("{}: call failed: status {} '{}' ({} similar suppressed)", label_, code, msg, suppressed);

@@ -45,6 +45,7 @@
 #include "common/unique_fd.h"
 #include "report/grpc_transport.h"
 #include "report/send_queue.h"
+#include "report/socket_poller.h"
 #include "report/transport.h"
 
 namespace jagent::report {
@@ -69,7 +70,7 @@ class H2GrpcTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return ready_.load(std::memory_order_relaxed); }
-  [[nodiscard]] int pollFd() const noexcept override { return epoll_.get(); }
+  [[nodiscard]] int pollFd() const noexcept override { return poller_.fd(); }
   [[nodiscard]] bool rejectsSpans() const noexcept override { return opts_.mode == GrpcTransport::Mode::kOtlpExport; }
   [[nodiscard]] const char* protocolName() const noexcept override { return label_.c_str(); }
 
@@ -107,16 +108,15 @@ class H2GrpcTransport final : public Transport {
   std::string label_;
   std::string method_;
   CompletionSink* sink_ = nullptr;
-  UniqueFd epoll_;
-  UniqueFd wakeFd_;
   AsyncResolver resolver_;
+  SocketPoller poller_;
   std::vector<std::unique_ptr<Target>> targets_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;  // by id (epoll data)
   uint64_t nextConnId_ = 1;
   uint64_t rotate_ = 0;
   size_t inflight_ = 0;
   std::atomic<int> ready_{0};
-  RetryPause pause_;
+  RetryPause pause_{10};  // §5.2
   RateLimiter errorLog_;
 };
 

@@ -1,8 +1,6 @@
 #include "report/otlp_http_native.h"
 
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,8 +17,6 @@
 
 namespace jagent::report {
 namespace {
-constexpr uint64_t kWakeTag = ~uint64_t{0};
-constexpr uint64_t kResolverTag = ~uint64_t{0} - 1;
 constexpr auto kResolveTimeout = std::chrono::seconds(5);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 }  // namespace
@@ -79,16 +75,7 @@ Result<void> OtlpHttpNativeTransport::init() {
       return makeError(fmt::format("OTLP header '{}': CR, LF (or ':' in a name) not allowed", k));
     fixedHead_ += fmt::format("{}: {}\r\n", k, v);
   }
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) return errnoError("epoll_create1");
-  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeFd_) return errnoError("eventfd");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
-  ev.data.u64 = kResolverTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, resolver_.eventFd(), &ev) != 0) return errnoError("epoll_ctl resolver");
+  if (auto ok = poller_.init(resolver_.eventFd()); !ok) return ok;
   const size_t n = std::max<size_t>(1, opts_.httpConnections);
   for (size_t i = 0; i < n; ++i) {
     auto c = std::make_unique<Conn>();
@@ -102,10 +89,7 @@ OtlpHttpNativeTransport::~OtlpHttpNativeTransport() {
   for (auto& c : conns_) setConnected(*c, false);
 }
 
-void OtlpHttpNativeTransport::wake() noexcept {
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wakeFd_.get(), &one, sizeof one);
-}
+void OtlpHttpNativeTransport::wake() noexcept { poller_.wake(); }
 
 void OtlpHttpNativeTransport::setConnected(Conn& c, bool up) {
   if (c.counted == up) return;
@@ -148,10 +132,7 @@ void OtlpHttpNativeTransport::connectTo(Conn& c, const SockAddr& addr) {
   c.out.clear();
   c.used = false;
   c.wantWrite = true;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT;
-  ev.data.u64 = c.index;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+  poller_.add(c.fd.get(), c.index, true);
 }
 
 // Closes the connection; a request on it ends as what it is known to be. `failed`: a connection
@@ -166,7 +147,7 @@ void OtlpHttpNativeTransport::closeConn(Conn& c, bool failed, const std::string&
     finish(c, sent ? Outcome::kUnknown : Outcome::kRetryable,
            sent ? FailReason::kConnectionLostAfterSend : FailReason::kErrorNetwork, 0, std::chrono::milliseconds(0));
   }
-  if (c.fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  if (c.fd) poller_.remove(c.fd.get());
   c.fd.reset();
   c.out.clear();
   setConnected(c, false);
@@ -229,16 +210,14 @@ void OtlpHttpNativeTransport::flush(Conn& c) {
   const bool want = !c.out.empty();
   if (want == c.wantWrite) return;
   c.wantWrite = want;
-  epoll_event ev{};
-  ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-  ev.data.u64 = c.index;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+  poller_.modify(c.fd.get(), c.index, want);
 }
 
 void OtlpHttpNativeTransport::finish(Conn& c, Outcome o, FailReason r, uint32_t rejected,
                                      std::chrono::milliseconds retryAfter) {
   const Clock::time_point now = Clock::now();
-  pause_.onDone(o, retryAfter, now);
+  if (o == Outcome::kRetryable) pause_.onRetryable(retryAfter, now);
+  else pause_.onOk();
   --inflight_;
   std::unique_ptr<OutCall> call = std::move(c.call);
   sink_->complete(std::move(call), o, r, now, rejected);
@@ -316,39 +295,31 @@ void OtlpHttpNativeTransport::onReadable(Conn& c) {
 }
 
 void OtlpHttpNativeTransport::poll(int timeoutMs) {
-  epoll_event events[16];
-  const int n = ::epoll_wait(epoll_.get(), events, 16, timeoutMs);
-  for (int i = 0; i < n; ++i) {
-    const uint64_t tag = events[i].data.u64;
-    if (tag == kWakeTag) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
-      continue;
-    }
-    if (tag == kResolverTag) {
-      onResolved();
-      continue;
-    }
-    if (tag >= conns_.size()) continue;
-    Conn& c = *conns_[tag];
-    if (!c.fd) continue;
-    if (c.state == Conn::State::kConnecting) {
-      if (!(events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        closeConn(c, true, fmt::format("connect: {}", std::strerror(err)));
-        continue;
-      }
-      c.state = Conn::State::kIdle;
-      setConnected(c, true);
-      flush(c);  // nothing queued: turns EPOLLOUT off
-      continue;
-    }
-    if (events[i].events & EPOLLOUT) flush(c);
-    if (c.fd && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(c);
+  poller_.wait(
+      timeoutMs, [this] { onResolved(); },
+      [this](uint64_t tag, uint32_t events) {
+        if (tag >= conns_.size() || !conns_[tag]->fd) return;
+        Conn& c = *conns_[tag];
+        if (c.state == Conn::State::kConnecting) {
+          if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected(c);
+          return;
+        }
+        if (events & EPOLLOUT) flush(c);
+        if (c.fd && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(c);
+      });
+}
+
+void OtlpHttpNativeTransport::onConnected(Conn& c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    closeConn(c, true, fmt::format("connect: {}", std::strerror(err)));
+    return;
   }
+  c.state = Conn::State::kIdle;
+  setConnected(c, true);
+  flush(c);  // nothing queued: turns EPOLLOUT off
 }
 
 void OtlpHttpNativeTransport::maintain(Clock::time_point now) {

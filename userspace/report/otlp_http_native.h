@@ -33,6 +33,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "report/otlp_transport.h"
+#include "report/socket_poller.h"
 #include "report/transport.h"
 
 namespace jagent::report {
@@ -55,7 +56,7 @@ class OtlpHttpNativeTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return connected_.load(std::memory_order_relaxed); }
-  [[nodiscard]] int pollFd() const noexcept override { return epoll_.get(); }
+  [[nodiscard]] int pollFd() const noexcept override { return poller_.fd(); }
   [[nodiscard]] bool rejectsSpans() const noexcept override { return true; }
   [[nodiscard]] const char* protocolName() const noexcept override { return "otlp"; }
 
@@ -66,6 +67,7 @@ class OtlpHttpNativeTransport final : public Transport {
   Result<void> init();
   void onResolved();
   void connectTo(Conn& c, const SockAddr& addr);
+  void onConnected(Conn& c);
   void onReadable(Conn& c);
   void flush(Conn& c);
   void finish(Conn& c, Outcome o, FailReason r, uint32_t rejected, std::chrono::milliseconds retryAfter);
@@ -79,14 +81,13 @@ class OtlpHttpNativeTransport final : public Transport {
   std::string path_;
   std::string fixedHead_;  // the request head after the request line, up to Content-Length
   CompletionSink* sink_ = nullptr;
-  UniqueFd epoll_;
-  UniqueFd wakeFd_;
   AsyncResolver resolver_;
+  SocketPoller poller_;
   std::vector<std::unique_ptr<Conn>> conns_;
   size_t inflight_ = 0;
   size_t next_ = 0;
   std::atomic<int> connected_{0};
-  OtlpHttpPause pause_;
+  RetryPause pause_{25};  // §4.2, §4.5
   RateLimiter errorLog_;
 };
 

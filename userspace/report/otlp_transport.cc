@@ -81,21 +81,6 @@ OtlpHttpVerdict classifyOtlpHttp(int status, const std::string& retryAfter) {
   return v;
 }
 
-void OtlpHttpPause::onDone(Outcome outcome, std::chrono::milliseconds retryAfter, Clock::time_point now) {
-  if (outcome != Outcome::kRetryable) {
-    streak_ = 0;
-    return;
-  }
-  std::chrono::milliseconds delay = retryAfter;
-  if (delay.count() == 0) {
-    static thread_local std::minstd_rand rng{std::random_device{}()};
-    const int base = 50 << std::min(streak_, 4);
-    delay = std::chrono::milliseconds(base + static_cast<int>(rng() % (base / 2 + 1)) - base / 4);
-  }
-  ++streak_;
-  until_ = std::max(until_, now + delay);
-}
-
 OtlpHttpTransport::OtlpHttpTransport(const OtlpOptions& opts) : opts_(opts) {}
 
 Result<std::unique_ptr<OtlpHttpTransport>> OtlpHttpTransport::create(const OtlpOptions& opts) {
@@ -279,7 +264,8 @@ void OtlpHttpTransport::collect(Clock::time_point now) {
     d.worker->busy = false;  // its thread is back waiting for a job
     --inflight_;
     reachable_.store(!d.connectFailed, std::memory_order_relaxed);
-    pause_.onDone(d.outcome, d.retryAfter, now);
+    if (d.outcome == Outcome::kRetryable) pause_.onRetryable(d.retryAfter, now);
+    else pause_.onOk();
     sink_->complete(std::move(d.call), d.outcome, d.reason, now, d.rejected);
   }
 }

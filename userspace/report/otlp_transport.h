@@ -68,18 +68,6 @@ struct OtlpHttpVerdict {
 };
 [[nodiscard]] OtlpHttpVerdict classifyOtlpHttp(int status, const std::string& retryAfter);
 
-// The pause after a retryable answer: Retry-After, else exponential backoff with jitter (§4.2,
-// §4.5), short next to report-timeout. Shared by both HTTP clients.
-class OtlpHttpPause {
- public:
-  void onDone(Outcome outcome, std::chrono::milliseconds retryAfter, Clock::time_point now);
-  [[nodiscard]] Clock::time_point until() const noexcept { return until_; }
-
- private:
-  int streak_ = 0;
-  Clock::time_point until_{};
-};
-
 class OtlpHttpTransport final : public Transport {
  public:
   [[nodiscard]] static Result<std::unique_ptr<OtlpHttpTransport>> create(const OtlpOptions& opts);
@@ -125,7 +113,7 @@ class OtlpHttpTransport final : public Transport {
   std::deque<Done> done_;
   bool stopping_ = false;
   size_t inflight_ = 0;
-  OtlpHttpPause pause_;
+  RetryPause pause_{25};  // §4.2, §4.5
   std::atomic<bool> reachable_{true};
   RateLimiter errorLog_;
 };

@@ -3,8 +3,6 @@
 #include "report/tchannel_transport.h"
 
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -26,8 +24,6 @@ using tchannel::FrameType;
 constexpr std::string_view kCollectorService = "jaeger-collector";
 constexpr std::string_view kSubmitBatches = "Collector::submitBatches";
 constexpr std::string_view kSubmitZipkin = "ZipkinCollector::submitZipkinBatch";
-constexpr uint64_t kWakeTag = ~uint64_t{0};
-constexpr uint64_t kResolverTag = ~uint64_t{0} - 1;  // AsyncResolver results waiting
 // How long a collector name may take to resolve before the attempt counts as failed.
 constexpr auto kResolveTimeout = std::chrono::seconds(5);
 // Keepalive: an idle connection is pinged this often; no ping res within the timeout = dead
@@ -189,16 +185,7 @@ Result<void> TChannelTransport::init() {
     peers_.push_back(std::move(p));
     ++i;
   }
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) return errnoError("epoll_create1");
-  wakeFd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wakeFd_) return errnoError("eventfd");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev) != 0) return errnoError("epoll_ctl eventfd");
-  ev.data.u64 = kResolverTag;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, resolver_.eventFd(), &ev) != 0) return errnoError("epoll_ctl resolver");
+  if (auto ok = poller_.init(resolver_.eventFd()); !ok) return ok;
   return {};
 }
 
@@ -207,10 +194,7 @@ TChannelTransport::~TChannelTransport() {
     if (p->state == Peer::State::kReady && p->connectedCount) p->connectedCount->fetch_sub(1);
 }
 
-void TChannelTransport::wake() noexcept {
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wakeFd_.get(), &one, sizeof one);
-}
+void TChannelTransport::wake() noexcept { poller_.wake(); }
 
 // ---- calls -----------------------------------------------------------------------------------
 
@@ -310,7 +294,7 @@ void TChannelTransport::abortAll(Clock::time_point now) {
     }
     p->inflight.clear();
     p->partial.clear();
-    if (p->fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->fd.get(), nullptr);
+    if (p->fd) poller_.remove(p->fd.get());
     if (p->state == Peer::State::kReady) {
       connected_.fetch_sub(1, std::memory_order_relaxed);
       if (p->connectedCount) p->connectedCount->fetch_sub(1);
@@ -330,27 +314,18 @@ Clock::time_point TChannelTransport::nextTimer(Clock::time_point now) const {
 }
 
 void TChannelTransport::poll(int timeoutMs) {
-  epoll_event events[16];
-  const int n = ::epoll_wait(epoll_.get(), events, 16, timeoutMs);
-  for (int i = 0; i < n; ++i) {
-    if (events[i].data.u64 == kWakeTag) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t r = ::read(wakeFd_.get(), &v, sizeof v);
-      continue;
-    }
-    if (events[i].data.u64 == kResolverTag) {
-      onResolved();
-      continue;
-    }
-    Peer& p = *peers_[events[i].data.u64];
-    if (!p.fd) continue;
-    if ((events[i].events & (EPOLLERR | EPOLLHUP)) && p.state == Peer::State::kConnecting) {
-      onWritable(p);  // reads SO_ERROR and fails with the real reason
-      continue;
-    }
-    if (events[i].events & EPOLLOUT) onWritable(p);
-    if (p.fd && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(p);
-  }
+  poller_.wait(
+      timeoutMs, [this] { onResolved(); },
+      [this](uint64_t tag, uint32_t events) {
+        Peer& p = *peers_[tag];
+        if (!p.fd) return;
+        if ((events & (EPOLLERR | EPOLLHUP)) && p.state == Peer::State::kConnecting) {
+          onWritable(p);  // reads SO_ERROR and fails with the real reason
+          return;
+        }
+        if (events & EPOLLOUT) onWritable(p);
+        if (p.fd && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) onReadable(p);
+      });
 }
 
 // ---- connections -----------------------------------------------------------------------------
@@ -412,15 +387,12 @@ void TChannelTransport::connectResolved(Peer& p, const SockAddr& resolved) {
     return;
   }
   p.wantWrite = true;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT;
-  ev.data.u64 = static_cast<uint64_t>(p.index);
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.fd.get(), &ev);
+  poller_.add(p.fd.get(), static_cast<uint64_t>(p.index), true);
 }
 
 void TChannelTransport::failPeer(Peer& p, const std::string& why) {
   const bool wasReady = p.state == Peer::State::kReady;
-  if (p.fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.fd.get(), nullptr);
+  if (p.fd) poller_.remove(p.fd.get());
   p.fd.reset();
   if (wasReady) {
     connected_.fetch_sub(1, std::memory_order_relaxed);
@@ -448,13 +420,6 @@ void TChannelTransport::failPeer(Peer& p, const std::string& why) {
     sink_->complete(std::move(f.call), sent ? Outcome::kUnknown : Outcome::kRetryable,
                     sent ? FailReason::kConnectionLostAfterSend : FailReason::kNoConnection, now);
   }
-}
-
-void TChannelTransport::updateEpoll(Peer& p) {
-  epoll_event ev{};
-  ev.events = EPOLLIN | (p.wantWrite ? EPOLLOUT : 0u);
-  ev.data.u64 = static_cast<uint64_t>(p.index);
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, p.fd.get(), &ev);
 }
 
 void TChannelTransport::flushWrites(Peer& p) {
@@ -499,7 +464,7 @@ void TChannelTransport::flushWrites(Peer& p) {
   const bool want = !p.sendq.empty();
   if (want != p.wantWrite) {
     p.wantWrite = want;
-    updateEpoll(p);
+    poller_.modify(p.fd.get(), static_cast<uint64_t>(p.index), want);
   }
 }
 

@@ -28,6 +28,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "metrics/metrics.h"
+#include "report/socket_poller.h"
 #include "report/tchannel_frame.h"
 #include "report/transport.h"
 
@@ -60,7 +61,7 @@ class TChannelTransport final : public Transport {
   [[nodiscard]] size_t inflight() const override { return inflight_; }
   void abortAll(Clock::time_point now) override;
   [[nodiscard]] int connectedPeers() const noexcept override { return connected_.load(std::memory_order_relaxed); }
-  [[nodiscard]] int pollFd() const noexcept override { return epoll_.get(); }
+  [[nodiscard]] int pollFd() const noexcept override { return poller_.fd(); }
   [[nodiscard]] const char* protocolName() const noexcept override { return "tchannel"; }
 
  private:
@@ -76,15 +77,13 @@ class TChannelTransport final : public Transport {
   void completeCall(Peer& p, uint32_t id, Outcome outcome, FailReason reason, uint32_t notOk = 0);
   void failPeer(Peer& p, const std::string& why);
   void flushWrites(Peer& p);
-  void updateEpoll(Peer& p);
   Peer* pickPeer(int avoid);
 
   Options opts_;
   PeerGauges gauges_;
   CompletionSink* sink_ = nullptr;
   std::vector<std::unique_ptr<Peer>> peers_;
-  UniqueFd epoll_;
-  UniqueFd wakeFd_;
+  SocketPoller poller_;
   // Collector names are resolved here, off the I/O thread (issue #11): a slow or silent DNS
   // server delays only the peer being resolved.
   AsyncResolver resolver_;
