@@ -4,11 +4,9 @@
 
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <deque>
 #include <cstring>
 #include <random>
 
@@ -72,17 +70,6 @@ FailReason errorReason(ErrorCode code) {
   }
 }
 
-// One message waiting to be written. A call's frames refer to its body (no copy): the call
-// stays in `inflight` at least until its bytes are written, and if it completes earlier (an early
-// error frame, a deadline) its remaining bytes are copied first (detach()).
-struct Pending {
-  std::vector<uint8_t> meta;            // headers, prefixes, checksums, small pieces
-  std::vector<tchannel::Segment> segs;  // the message: slices of meta or of the call body
-  size_t seg = 0;                       // first segment not completely written
-  size_t segOff = 0;                    // bytes of it already written
-  uint32_t callId = 0;                  // 0: connection frames (init, ping)
-};
-
 }  // namespace
 
 struct TChannelTransport::Peer {
@@ -96,15 +83,15 @@ struct TChannelTransport::Peer {
   Clock::time_point nextAttempt{};
   std::chrono::milliseconds backoff{100};
   uint32_t nextId = 1;
-  // What is waiting to be written, in order (see Pending).
-  std::deque<Pending> sendq;
-  uint64_t written = 0;             // bytes ever written on this connection
-  uint64_t queued = 0;              // bytes ever queued on this connection
+  // What is waiting to be written, in order. A call's frames refer to its body (no copy): the
+  // call stays in `inflight` at least until its bytes are written, and if it completes earlier
+  // (an early error frame, a deadline) its remaining bytes are copied first (SendQueue::detach).
+  SendQueue out;
   std::vector<uint8_t> in;
   bool wantWrite = false;
   struct InFlight {
     std::unique_ptr<OutCall> call;
-    uint64_t endPos = 0;            // `queued` after the last byte of the request
+    uint64_t endPos = 0;            // out.queued() after the last byte of the request
   };
   std::unordered_map<uint32_t, InFlight> inflight;
   std::unordered_map<uint32_t, tchannel::CallAssembler> partial;
@@ -116,32 +103,13 @@ struct TChannelTransport::Peer {
 
 namespace {
 
-// Queues connection frames (init, ping) built by `build` into `meta`.
+// Queues connection frames (init, ping) built by `build`; false if nothing was built.
 template <typename Build>
-size_t queueControl(std::deque<Pending>& q, Build&& build) {
-  Pending pk;
-  build(pk.meta);
-  if (pk.meta.empty()) return 0;
-  pk.segs.push_back(tchannel::Segment{nullptr, 0, pk.meta.size()});
-  const size_t n = pk.meta.size();
-  q.push_back(std::move(pk));
-  return n;
-}
-
-// A call that completes before all its bytes left: copy what is still unwritten into the pending
-// entry's own storage, so the call's body can go back to the core.
-void detach(std::deque<Pending>& q, uint32_t callId) {
-  for (auto& pk : q) {
-    if (pk.callId != callId) continue;
-    for (size_t i = pk.seg; i < pk.segs.size(); ++i) {
-      tchannel::Segment& g = pk.segs[i];
-      if (!g.external) continue;
-      const size_t at = pk.meta.size();
-      pk.meta.insert(pk.meta.end(), g.external, g.external + g.size);
-      g = tchannel::Segment{nullptr, at, g.size};
-    }
-    pk.callId = 0;
-  }
+bool queueControl(SendQueue& q, Build&& build) {
+  std::vector<uint8_t> meta;
+  build(meta);
+  q.copy(meta);
+  return !meta.empty();
 }
 
 }  // namespace
@@ -206,7 +174,7 @@ TChannelTransport::Peer* TChannelTransport::pickPeer(int avoid) {
   const size_t n = peers_.size();
   for (size_t k = 0; k < n; ++k) {
     auto& p = peers_[(static_cast<size_t>(lastDispatched_ + 1) + k) % n];
-    if (p->state != Peer::State::kReady || p->queued - p->written > kMaxUnsentPerPeer) continue;
+    if (p->state != Peer::State::kReady || p->out.unsent() > kMaxUnsentPerPeer) continue;
     if (!best) {
       best = p.get();
       continue;
@@ -253,16 +221,18 @@ bool TChannelTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point n
   req.arg3 = pieces;
   // Frames as iovecs over the call's body: the body is not copied again (one copy from the
   // decoder's output into the call, then the kernel's).
-  Pending pk;
-  pk.callId = req.id;
-  if (!tchannel::appendCallReqGather(pk.meta, pk.segs, req)) {  // only if arg sizes were unrepresentable: never for ours
+  std::vector<uint8_t> meta;
+  std::vector<tchannel::Segment> segs;
+  if (!tchannel::appendCallReqGather(meta, segs, req)) {  // only if arg sizes were unrepresentable: never for ours
     sink_->complete(std::move(call), Outcome::kFailed, FailReason::kEncode, now);
     return true;
   }
-  for (const tchannel::Segment& g : pk.segs) p.queued += g.size;
-  p.sendq.push_back(std::move(pk));
+  for (const tchannel::Segment& g : segs) {
+    if (g.external) p.out.ref({g.external, g.size}, req.id);
+    else p.out.copy({meta.data() + g.offset, g.size}, req.id);
+  }
   Peer::InFlight f;
-  f.endPos = p.queued;
+  f.endPos = p.out.queued();
   f.call = std::move(call);
   p.inflight.emplace(req.id, std::move(f));
   ++inflight_;
@@ -273,7 +243,7 @@ bool TChannelTransport::send(std::unique_ptr<OutCall>& call, Clock::time_point n
 void TChannelTransport::completeCall(Peer& p, uint32_t id, Outcome outcome, FailReason reason, uint32_t notOk) {
   auto it = p.inflight.find(id);
   if (it == p.inflight.end()) return;
-  if (p.written < it->second.endPos) detach(p.sendq, id);  // still being written: keep its bytes
+  if (p.out.written() < it->second.endPos) p.out.detach(id);  // still being written: keep its bytes
   std::unique_ptr<OutCall> call = std::move(it->second.call);
   p.inflight.erase(it);
   p.partial.erase(id);
@@ -283,11 +253,12 @@ void TChannelTransport::completeCall(Peer& p, uint32_t id, Outcome outcome, Fail
 
 void TChannelTransport::abortAll(Clock::time_point now) {
   for (auto& p : peers_) {
-    p->sendq.clear();  // the connection closes below: nothing more is written
+    const uint64_t written = p->out.written();
+    p->out.clear();  // the connection closes below: nothing more is written
     for (auto& [id, f] : p->inflight) {
       // Fully written but unanswered: the collector may still process it, so it is not a plain
       // drop. Not fully written: dropped at shutdown.
-      const bool sent = p->written >= f.endPos;
+      const bool sent = written >= f.endPos;
       --inflight_;
       sink_->complete(std::move(f.call), Outcome::kFailed,
                       sent ? FailReason::kConnectionLostAfterSend : FailReason::kShutdown, now);
@@ -365,9 +336,8 @@ void TChannelTransport::connectResolved(Peer& p, const SockAddr& resolved) {
     return;
   }
   p.state = Peer::State::kConnecting;
-  p.sendq.clear();
+  p.out.clear();
   p.in.clear();
-  p.written = p.queued = 0;
   p.nextId = 1;
   p.partial.clear();
   // Handshake: init req must be the only thing sent until init res (wire-protocols.md §1.3).
@@ -379,7 +349,7 @@ void TChannelTransport::connectResolved(Peer& p, const SockAddr& resolved) {
                                       {"tchannel_language_version", "c++20"},
                                       {"tchannel_version", JAGENT_VERSION}};
   bool encoded = true;
-  p.queued = queueControl(p.sendq, [&](std::vector<uint8_t>& m) {
+  queueControl(p.out, [&](std::vector<uint8_t>& m) {
     encoded = tchannel::appendInitReq(m, p.nextId++, headers);
   });
   if (!encoded) {
@@ -410,58 +380,26 @@ void TChannelTransport::failPeer(Peer& p, const std::string& why) {
     spdlog::warn("collector {}: {} (reconnecting; {} similar suppressed)", p.spec, why, suppressed);
   // Calls on this connection: a request that never fully left is safe to send elsewhere; one that
   // did may have been processed, so its outcome is unknown and it is not retried (no duplicates).
-  p.sendq.clear();  // the connection is gone: nothing more is written (before the bodies go back)
+  const uint64_t written = p.out.written();
+  p.out.clear();  // the connection is gone: nothing more is written (before the bodies go back)
   auto inflight = std::move(p.inflight);
   p.inflight.clear();
   p.partial.clear();
   for (auto& [id, f] : inflight) {
     --inflight_;
-    const bool sent = p.written >= f.endPos;
+    const bool sent = written >= f.endPos;
     sink_->complete(std::move(f.call), sent ? Outcome::kUnknown : Outcome::kRetryable,
                     sent ? FailReason::kConnectionLostAfterSend : FailReason::kNoConnection, now);
   }
 }
 
 void TChannelTransport::flushWrites(Peer& p) {
-  // sendmsg over up to kIov segments at a time, straight from the queued messages.
-  constexpr size_t kIov = 64;
-  iovec iov[kIov];
-  while (!p.sendq.empty()) {
-    size_t n = 0;
-    for (auto it = p.sendq.begin(); it != p.sendq.end() && n < kIov; ++it) {
-      for (size_t i = it->seg; i < it->segs.size() && n < kIov; ++i) {
-        const tchannel::Segment& g = it->segs[i];
-        const size_t skip = i == it->seg ? it->segOff : 0;
-        const uint8_t* base = g.external ? g.external : it->meta.data() + g.offset;
-        iov[n++] = iovec{const_cast<uint8_t*>(base + skip), g.size - skip};
-      }
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n;
-    const ssize_t sent = ::sendmsg(p.fd.get(), &msg, MSG_NOSIGNAL);
-    if (sent < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      failPeer(p, fmt::format("send: {}", std::strerror(errno)));
-      return;
-    }
-    p.written += static_cast<uint64_t>(sent);
-    auto left = static_cast<size_t>(sent);
-    while (left > 0 && !p.sendq.empty()) {
-      Pending& pk = p.sendq.front();
-      const size_t avail = pk.segs[pk.seg].size - pk.segOff;
-      const size_t take = std::min(left, avail);
-      pk.segOff += take;
-      left -= take;
-      if (pk.segOff == pk.segs[pk.seg].size) {
-        ++pk.seg;
-        pk.segOff = 0;
-        if (pk.seg == pk.segs.size()) p.sendq.pop_front();
-      }
-    }
+  // sendmsg over the queued pieces, straight from the call bodies.
+  if (p.out.flush(p.fd.get()) == SendQueue::Flush::kError) {
+    failPeer(p, fmt::format("send: {}", std::strerror(errno)));
+    return;
   }
-  const bool want = !p.sendq.empty();
+  const bool want = !p.out.empty();
   if (want != p.wantWrite) {
     p.wantWrite = want;
     poller_.modify(p.fd.get(), static_cast<uint64_t>(p.index), want);
@@ -577,7 +515,7 @@ void TChannelTransport::handleFrame(Peer& p, const tchannel::FrameView& f) {
       return;
     }
     case FrameType::kPingReq: {
-      p.queued += queueControl(p.sendq, [&](std::vector<uint8_t>& m) { tchannel::appendPingRes(m, f.id); });
+      queueControl(p.out, [&](std::vector<uint8_t>& m) { tchannel::appendPingRes(m, f.id); });
       flushWrites(p);
       return;
     }
@@ -608,7 +546,7 @@ void TChannelTransport::maintain(Clock::time_point now) {
     for (uint32_t id : overdue) {
       // Fully written and unanswered: the collector may have processed it (its answer is just
       // late), so this is an outcome-unknown failure, not a definite one.
-      const bool sent = p->written >= p->inflight[id].endPos;
+      const bool sent = p->out.written() >= p->inflight[id].endPos;
       completeCall(*p, id, sent ? Outcome::kUnknown : Outcome::kFailed,
                    sent ? FailReason::kTimeoutAfterSend : FailReason::kTimeout);
     }
@@ -638,7 +576,7 @@ void TChannelTransport::maintain(Clock::time_point now) {
     if (p->pingId == 0 && p->inflight.empty() && now - p->lastActivity > kPingInterval) {
       p->pingId = p->nextId++;
       p->pingSent = now;
-      p->queued += queueControl(p->sendq, [&](std::vector<uint8_t>& m) { tchannel::appendPingReq(m, p->pingId); });
+      queueControl(p->out, [&](std::vector<uint8_t>& m) { tchannel::appendPingReq(m, p->pingId); });
       flushWrites(*p);
     }
   }

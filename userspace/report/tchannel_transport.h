@@ -28,6 +28,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "metrics/metrics.h"
+#include "report/send_queue.h"
 #include "report/socket_poller.h"
 #include "report/tchannel_frame.h"
 #include "report/transport.h"
