@@ -98,6 +98,7 @@ struct Options {
   size_t spans = 0;            // spans in every datagram; 0 = by size class
   std::vector<int> cpus;
   bool json = false;
+  std::string writePool;       // write the pool to this file and exit (decode-bench --pool)
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -108,7 +109,7 @@ struct Options {
 Options parseOptions(int argc, char** argv) {
   Options o;
   CLI::App app{"jaeger-loadgen: realistic Jaeger/Zipkin UDP load from N sendmmsg threads"};
-  app.add_option("--target", o.target, "agent host:port")->required();
+  app.add_option("--target", o.target, "agent host:port (required unless --write-pool)");
   const std::map<std::string, Encoding> encodings{
       {"compact", Encoding::kCompact}, {"binary", Encoding::kBinary}, {"zipkin", Encoding::kZipkin}};
   app.add_option("--encoding", o.encoding, "compact | binary | zipkin")->transform(CLI::CheckedTransformer(encodings));
@@ -129,11 +130,15 @@ Options parseOptions(int argc, char** argv) {
       ->check(CLI::Range(0u, 100000u));
   app.add_option("--cpus", o.cpus, "pin sender threads, e.g. 0,1")->delimiter(',')->check(CLI::Range(0, 4095));
   app.add_flag("--json", o.json, "final report as JSON");
+  app.add_option("--write-pool", o.writePool,
+                 "write the pool's datagrams to FILE (each as a 4-byte little-endian length, then the bytes) "
+                 "and exit without sending: the exact inputs for decode-bench --pool");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     std::exit(app.exit(e));
   }
+  if (o.target.empty() && o.writePool.empty()) usage("--target is required");
   if (o.sizeName == "1k") {
     o.maxBytes = 1000;
   } else if (o.sizeName == "64k") {
@@ -682,7 +687,6 @@ const char* encodingName(Encoding e) {
 
 int main(int argc, char** argv) {
   const Options o = parseOptions(argc, argv);
-  const Target target = resolveTarget(o.target);
 
   // Pool: enough distinct datagrams that a sendmmsg batch never repeats one, and that the
   // receiver's caches see a realistic spread (≈2 MB of 64 KB datagrams, ≈1 MB of small ones).
@@ -710,6 +714,23 @@ int main(int argc, char** argv) {
                templates, encodingName(o.encoding), static_cast<double>(poolBytes) / templates,
                static_cast<double>(poolSpans) / templates, o.target.c_str());
 
+  if (!o.writePool.empty()) {
+    std::FILE* f = std::fopen(o.writePool.c_str(), "wb");
+    bool ok = f != nullptr;
+    for (size_t i = 0; ok && i < pool.size(); ++i) {
+      const auto n = static_cast<uint32_t>(pool[i].bytes.size());
+      const uint8_t len[4] = {static_cast<uint8_t>(n), static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n >> 16),
+                              static_cast<uint8_t>(n >> 24)};
+      ok = std::fwrite(len, 1, 4, f) == 4 && std::fwrite(pool[i].bytes.data(), 1, n, f) == n;
+    }
+    if (f != nullptr && std::fclose(f) != 0) ok = false;
+    if (!ok) {
+      std::fprintf(stderr, "jaeger-loadgen: cannot write %s: %s\n", o.writePool.c_str(), std::strerror(errno));
+      return 1;
+    }
+    return 0;
+  }
+  const Target target = resolveTarget(o.target);
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
 

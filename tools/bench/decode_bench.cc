@@ -10,6 +10,10 @@
 // §4b: 24-char operation, 10 tags — 6 strings, 2 longs, 1 bool, 1 double — a 2-field log on 25 %
 // of spans, a CHILD_OF ref on 50 %), and a tag-heavy batch (40 tags per span).
 // Throughput counters: bytes/s of input datagram, spans/s.
+// --pool=FILE adds encoding/input:4: the datagrams of a jaeger-loadgen pool (`jaeger-loadgen
+// --write-pool FILE --encoding compact --size 64k`), the exact load of the agent benchmarks
+// (tools/bench/transports.py): its pooled keys (span.kind, error, http.status_code...) send many
+// spans through the OTLP attribute rules, which the synthetic inputs rarely do.
 #include <benchmark/benchmark.h>
 
 #include <thrift/protocol/TBinaryProtocol.h>
@@ -17,6 +21,8 @@
 #include <thrift/transport/TBufferTransports.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -222,7 +228,7 @@ void transcode(benchmark::State& state) {
 }
 
 template <bool kReencode>
-void apache(benchmark::State& state) {
+void apacheBench(benchmark::State& state) {
   const bool compact = state.range(1) != 0;
   const Input& in = input(static_cast<int>(state.range(0)), compact);
   auto out = std::make_shared<TMemoryBuffer>(static_cast<uint32_t>(in.bytes.size() * 2));
@@ -256,14 +262,38 @@ void inputs(benchmark::internal::Benchmark* b) {
 }
 
 // The three encodings (issue #15) through the common interface, on the ~1 KB, ~64 KB, tag-heavy
-// ~64 KB and mixed-type ~64 KB compact batches.
+// ~64 KB and mixed-type ~64 KB compact batches (and the load generator's pool, input 4).
+std::vector<Input>& poolInputs() {
+  static std::vector<Input> v;
+  return v;
+}
+
+bool loadPool(const char* path) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (f == nullptr) return false;
+  uint8_t len[4];
+  while (std::fread(len, 1, 4, f) == 4) {
+    const uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<uint32_t>(len[3]) << 24);
+    Input in{std::vector<uint8_t>(n), 0};
+    if (n > 65535 || std::fread(in.bytes.data(), 1, n, f) != n) break;
+    auto t = jagent::decode::makeBatchEncoder(jagent::decode::Encoding::kThriftBinary);
+    if (t->transcode(jagent::decode::Protocol::kCompact, in.bytes) != jagent::decode::RejectReason::kOk) break;
+    in.spans = static_cast<int>(t->summary().spans);
+    poolInputs().push_back(std::move(in));
+  }
+  const bool ok = std::feof(f) != 0 && !poolInputs().empty();
+  std::fclose(f);
+  return ok;
+}
+
 void encoding(benchmark::State& state) {
-  const bool mixed = state.range(0) == 3;
+  const bool mixed = state.range(0) >= 3;
+  const std::vector<Input>& many = state.range(0) == 4 ? poolInputs() : mixedInputs();
   const auto which = static_cast<jagent::decode::Encoding>(state.range(1));
   auto t = jagent::decode::makeBatchEncoder(which);
   size_t next = 0, bytes = 0, spans = 0, outBytes = 0;
   for (auto _ : state) {
-    const Input& in = mixed ? mixedInputs()[next++ % kMixedInputs] : input(static_cast<int>(state.range(0)), true);
+    const Input& in = mixed ? many[next++ % many.size()] : input(static_cast<int>(state.range(0)), true);
     auto r = t->transcode(jagent::decode::Protocol::kCompact, in.bytes);
     benchmark::DoNotOptimize(r);
     benchmark::DoNotOptimize(t->output().data());
@@ -284,13 +314,33 @@ void encodings(benchmark::internal::Benchmark* b) {
   b->ArgNames({"input", "encoding"});
   for (int which : {0, 1, 2, 3})  // 3: the load generator's mix of tag types, 16 datagrams
     for (int e : {0, 1, 2}) b->Args({which, e});
+  if (!poolInputs().empty())
+    for (int e : {0, 1, 2}) b->Args({4, e});
 }
-
-BENCHMARK(transcode)->Apply(inputs);
-BENCHMARK(encoding)->Apply(encodings);
-BENCHMARK(apache<false>)->Name("apache_decode")->Apply(inputs);
-BENCHMARK(apache<true>)->Name("apache_reencode")->Apply(inputs);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // --pool=FILE is ours; the rest go to Google Benchmark.
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--pool=", 7) == 0) {
+      if (!loadPool(argv[i] + 7)) {
+        std::fprintf(stderr, "decode-bench: cannot read a datagram pool from %s\n", argv[i] + 7);
+        return 2;
+      }
+      continue;
+    }
+    argv[kept++] = argv[i];
+  }
+  argc = kept;
+  benchmark::RegisterBenchmark("transcode", transcode)->Apply(inputs);
+  benchmark::RegisterBenchmark("encoding", encoding)->Apply(encodings);
+  benchmark::RegisterBenchmark("apache_decode", apacheBench<false>)->Apply(inputs);
+  benchmark::RegisterBenchmark("apache_reencode", apacheBench<true>)->Apply(inputs);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
