@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "decode/encoding.h"
+#include "decode/otlp_fields.h"
 #include "decode/proto_writer.h"
 #include "decode/thrift_view.h"
 #include "decode/transcoder.h"
@@ -60,8 +61,8 @@ class OtlpTranscoder final : public BatchEncoder {
 
   // Sink interface for view::JaegerReader (public for the template; not for callers). Span tags
   // and log fields are encoded as they are read (kEncodesTags): each KeyValue record into
-  // tagBytes_ and its key and place into encTags_; a view is kept only for the few keys whose
-  // values the rules read (specials_). encodedSize() is a position in encTags_.
+  // tagBytes_, its start into encAt_ and its key's fingerprint into encFp_; a view is kept only
+  // for the few keys whose values the rules read (specials_). encodedSize() counts the records.
   static constexpr bool kEncodesTags = true;
   void encodeTag(view::TagList list, const view::TagView& t) noexcept;
   [[nodiscard]] uint32_t encodedSize() const noexcept { return encCount_; }
@@ -77,33 +78,53 @@ class OtlpTranscoder final : public BatchEncoder {
     const view::TagView* value;
     uint32_t at = 0, len = 0;
   };
-  // A tag encoded as read: its key, where its record is, its view in specials_ (or -1).
-  struct EncodedTag {
-    std::string_view key;
-    uint64_t fp;  // keyFingerprint(key), computed once as the tag is read
-    uint32_t at, len;
-    int32_t special;
-  };
 
  private:
   static constexpr size_t kBodyAt = proto::kMaxFrameHeader;
+  static constexpr size_t kExactKeys = 64;
+
+  // A tag list with distinct keys (the common case), as record positions [0, n) of the list at
+  // encoded record `first`, and where in it the specials are. The rules' removals are pdata's
+  // swap-removes on `perm`, made only when one happens; until then the records are in order and
+  // are copied as one run.
+  struct ListMap {
+    uint32_t first = 0, n = 0;
+    bool permuted = false;
+    int16_t ord[otlp::kSpecialKeys];  // position of each special in the list, -1 if absent
+    const view::TagView* view[otlp::kSpecialKeys];
+    uint8_t perm[kExactKeys];
+    [[nodiscard]] bool has(otlp::Special s) const noexcept { return ord[s] >= 0; }
+    [[nodiscard]] const view::TagView& value(otlp::Special s) const noexcept { return *view[s]; }
+    void remove(otlp::Special s) noexcept;
+  };
+  class AttrMap;  // the same interface over attrs_ (to_otlp_attrs.cc)
+  struct SpecialTag {
+    view::TagView view;
+    uint32_t index;  // encoded record number
+    otlp::Special id;
+  };
 
   void writeResource() noexcept;
+  // ---- the attribute map (to_otlp_attrs.cc) ----
+  // A span's tags: applies the rules and their removals, leaving the attributes to
+  // writePrepared(). hasTraceState: a Zipkin span's w3c.tracestate is removed last (§3.8).
+  otlp::SpanRules spanAttributes(const view::SpanView& s, const view::Scratch& sc, bool hasTraceState) noexcept;
+  // A log's fields: the event name (§3.6: the `event` value, removed), the rest to writePrepared().
+  std::string_view eventAttributes(const view::LogView& log, const view::Scratch& sc) noexcept;
+  void writePrepared(uint8_t tag) noexcept;
+  // Encoded records [first, end): into listMap_ when their keys are distinct (returns true),
+  // else into attrs_ with pdata's upsert.
+  bool prepareEncoded(uint32_t first, uint32_t end) noexcept;
+  [[nodiscard]] uint32_t recordEnd(uint32_t i) const noexcept {
+    return i + 1 < encCount_ ? encAt_[i + 1] : static_cast<uint32_t>(tw_.size());
+  }
+  [[nodiscard]] std::string_view recordKey(uint32_t i) const noexcept;
   // Collects tags into attrs_ with pdata's upsert (first position, last value).
   void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
   void dedupe() noexcept;
-  // Encoded tags encTags_[first, end): whether the map rules must run on them (a key the rules
-  // read, or a duplicate key); if not, writeEncoded() copies them as the attributes they are.
-  // Otherwise attrsFromEncoded() puts them into attrs_, upserted (the upsert skipped when
-  // encodedNeedRules found the keys distinct: encUnique_).
-  [[nodiscard]] bool encodedNeedRules(uint32_t first, uint32_t end) noexcept;
-  void writeEncoded(uint32_t first, uint32_t end) noexcept;
-  void attrsFromEncoded(uint32_t first, uint32_t end) noexcept;
-  static constexpr size_t kExactKeys = 64;
   // Exact for n <= kExactKeys; fpAt(i) must be keyFingerprint(keyAt(i)).
   template <class KeyAt, class FpAt>
   [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt, FpAt fpAt) noexcept;
-  [[nodiscard]] bool hasDuplicateKey() const noexcept;
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
   void writeAttrs(uint8_t tag) noexcept;
@@ -118,11 +139,15 @@ class OtlpTranscoder final : public BatchEncoder {
   std::vector<Attr> attrs_;       // scratch
   std::vector<uint8_t> tagBytes_;  // the current span's encoded tags and log fields
   proto::ProtoWriter tw_{tagBytes_};
-  std::vector<EncodedTag> encTags_;  // [0, encCount_) in use
+  // Per encoded record [0, encCount_) of the current span (grown by hand: push_back was an
+  // out-of-line call per tag): where it starts in tagBytes_ (it ends where the next starts), and
+  // its key's fingerprint.
+  std::vector<uint32_t> encAt_;
+  std::vector<uint64_t> encFp_;
   uint32_t encCount_ = 0;
-  uint32_t encSpecials_ = 0;  // how many of them are specials (this span)
-  bool encUnique_ = false;    // the list encodedNeedRules() last looked at has distinct keys
-  std::vector<view::TagView> specials_;
+  std::vector<SpecialTag> specials_;  // the current span's tags with a special key
+  ListMap listMap_;
+  bool listIsMap_ = false;  // what writePrepared() writes: listMap_, or attrs_
   bool tagsFailed_ = false;  // tw_ could not grow
   std::vector<uint32_t> order_;   // scratch for de-duplicating long tag lists
   std::vector<view::TagView> resourceTags_;  // process tags + agent tags (views), per datagram
