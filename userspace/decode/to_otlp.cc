@@ -117,10 +117,13 @@ void OtlpTranscoder::spansEnd() noexcept {
     encAt_.resize(std::max<size_t>(64, 2 * encAt_.size()));
     encFp_.resize(encAt_.size());
   }
+  const uint64_t fp = keyFingerprint(t.key);
   encAt_[encCount_] = at;
-  encFp_[encCount_] = keyFingerprint(t.key);
-  if (const Special sp = specialOf(t.key); sp != kNotSpecial) [[unlikely]]
-    specials_.push_back({t, encCount_, sp});
+  encFp_[encCount_] = fp;
+  if (const Special sp = kSpecialIndex.find(t.key, fp); sp != kNotSpecial) [[unlikely]] {
+    if (specialCount_ == specials_.size()) specials_.resize(std::max<size_t>(16, 2 * specials_.size()));
+    specials_[specialCount_++] = {t, encCount_, sp};
+  }
   ++encCount_;
 }
 
@@ -132,7 +135,7 @@ void OtlpTranscoder::span(const view::SpanView& s, const view::Scratch& sc) noex
       if (t.tw_.failed()) t.tagsFailed_ = true;  // reported as kLengthTooLarge by transcode()
       t.tw_.reset();
       t.encCount_ = 0;
-      t.specials_.clear();
+      t.specialCount_ = 0;
     }
   } next{*this};
   if (tw_.failed()) [[unlikely]]
@@ -253,7 +256,7 @@ RejectReason OtlpTranscoder::transcode(Protocol expected, std::span<const uint8_
   w_.reset(kBodyAt);  // room for the resource_spans frame header in front of the body
   tw_.reset();
   encCount_ = 0;
-  specials_.clear();
+  specialCount_ = 0;
   tagsFailed_ = false;
   Format format = Format::kJaeger;
   unknownService_ = 0;

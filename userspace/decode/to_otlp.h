@@ -101,7 +101,7 @@ class OtlpTranscoder final : public BatchEncoder {
   struct SpecialTag {
     view::TagView view;
     uint32_t index;  // encoded record number
-    otlp::Special id;
+    otlp::Special id = otlp::kNotSpecial;
   };
 
   void writeResource() noexcept;
@@ -122,9 +122,9 @@ class OtlpTranscoder final : public BatchEncoder {
   // Collects tags into attrs_ with pdata's upsert (first position, last value).
   void upsertAll(const view::TagView* tags, uint32_t n) noexcept;
   void dedupe() noexcept;
-  // Exact for n <= kExactKeys; fpAt(i) must be keyFingerprint(keyAt(i)).
-  template <class KeyAt, class FpAt>
-  [[nodiscard]] static bool hasDuplicateKey(size_t n, KeyAt keyAt, FpAt fpAt) noexcept;
+  // Exact for n <= kExactKeys; fp[i] must be keyFingerprint(keyAt(i)).
+  template <class KeyAt>
+  [[nodiscard]] bool hasDuplicateKey(size_t n, KeyAt keyAt, const uint64_t* fp) noexcept;
   int find(std::string_view key) const noexcept;
   void swapRemove(int i) noexcept;
   void writeAttrs(uint8_t tag) noexcept;
@@ -145,8 +145,10 @@ class OtlpTranscoder final : public BatchEncoder {
   std::vector<uint32_t> encAt_;
   std::vector<uint64_t> encFp_;
   uint32_t encCount_ = 0;
-  std::vector<SpecialTag> specials_;  // the current span's tags with a special key
+  std::vector<SpecialTag> specials_;  // [0, specialCount_): the current span's tags with a special key
+  uint32_t specialCount_ = 0;
   ListMap listMap_;
+  uint64_t dupFilterA_[16] = {}, dupFilterB_[16] = {};  // hasDuplicateKey's, all zero between calls
   bool listIsMap_ = false;  // what writePrepared() writes: listMap_, or attrs_
   bool tagsFailed_ = false;  // tw_ could not grow
   std::vector<uint32_t> order_;   // scratch for de-duplicating long tag lists
