@@ -46,6 +46,13 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def sink_requests(sink):
+    """Requests the sink answered (jaeger-modern-sink: requests; jaeger-collector-sink: calls by method)."""
+    if "requests" in sink:
+        return sink["requests"]
+    return sum(v for k, v in sink.get("calls", {}).items() if "submit" in k.lower())
+
+
 def render(cells, meta):
     o = [MARK_BEGIN, "## Transports side by side (issue #15) — measured in one run", "",
          "Command: `%s` (%s). %s; %d rounds of %.0f s per transport and case, interleaved, the order "
@@ -156,7 +163,10 @@ def main():
                         "ratio_vs_tchannel": med(ratios),
                         "checksum_ok": all(r["checksum_match"] or r["loss_pct"] > 0 for r in rs),
                         "identity_ok": all(r["identity_ok"] for r in rs),
-                        "rounds": [ab.summary(r) | {"checksum_match": r["checksum_match"]} for r in rs],
+                        # The collector's requests per second: what merging made of the batches.
+                        "rounds": [ab.summary(r) | {"checksum_match": r["checksum_match"],
+                                                    "sink_requests_per_s": sink_requests(r["sink"]) / r["duration"]}
+                                   for r in rs],
                     })
         la_end = rb.loadavg()
         m = rb.machine_description()

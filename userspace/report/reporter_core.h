@@ -149,6 +149,9 @@ class ReporterCore final : public Reporter, public CompletionSink {
   // slot, else — without inlineSuffix — the oldest one, closed; with it, nullptr). Sets doWake
   // when it closes a call.
   std::unique_ptr<OutCall>* mergeSlot(const EncodedBatch& batch, bool mayInline, bool& doWake);
+  // A merge slot holding a single batch: appended, process inlined, to the shared call (if there
+  // is one with room). True if it was (the slot is then empty). mu_ held.
+  bool foldIntoShared(std::unique_ptr<OutCall>& slot) noexcept;
   Clock::time_point now() const { return opts_.clock ? opts_.clock() : Clock::now(); }
 
   Options opts_;
@@ -167,7 +170,8 @@ class ReporterCore final : public Reporter, public CompletionSink {
   std::unique_ptr<OutCall> open_[2 + kMergeSlots];
   std::deque<std::unique_ptr<OutCall>> ready_;   // closed calls waiting for a connection
   std::vector<std::vector<uint8_t>> freeBodies_; // reserved bodies of finished calls, for reuse
-  size_t nextReserve_ = 64 * 1024;               // body size the next call reserves (adapts, see .cc)
+  size_t nextReserve_ = 64 * 1024;               // body size the next merge-slot call reserves (adapts, see .cc)
+  size_t sharedReserve_ = 64 * 1024;             // the same for the shared calls (open_[0], open_[1])
   bool closing_ = false;
   Clock::time_point closeDeadline_{};
   bool stopped_ = false;
