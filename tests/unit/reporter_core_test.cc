@@ -83,6 +83,20 @@ struct Fixture {
     emittedSpans += spans;
     core->emit(EncodedBatch{f, bytes, &summary, 6831});
   }
+  // A Jaeger batch of these bytes whose last `suffix` bytes are its process (mergeBySuffix).
+  void emitMergeable(const std::string& all, uint32_t spans, uint32_t suffix = 2) {
+    summary.format = Format::kJaeger;
+    summary.spans = spans;
+    emittedSpans += spans;
+    core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
+                            &summary, 6831, 0, suffix});
+  }
+  // Answers every sent call OK; then every span is accounted for and nothing stays reserved.
+  void answerAllOkAndExpectAccounted() {
+    while (!transport->sent.empty()) transport->answer(Outcome::kOk, FailReason::kNone, now);
+    EXPECT_EQ(accounted(), emittedSpans);
+    EXPECT_EQ(core->reservedBytes(), 0u);
+  }
   // A fresh core with these options (the clock is the fixture's).
   void reset(ReporterCore::Options o) {
     core.reset();
@@ -241,14 +255,8 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
   Fixture f;
   f.reset(inliningOptions());
   auto emit = [&f](int i) {
-    std::string all = "s";
-    all += static_cast<char>('a' + i);
-    all += "P";
-    all += static_cast<char>('a' + i);
-    f.summary.spans = 1;
-    f.emittedSpans += 1;
-    f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
-                              &f.summary, 6831, 0, 2});
+    const char p = static_cast<char>('a' + i);
+    f.emitMergeable(std::string("s") + p + "P" + p, 1);
   };
   for (int round = 0; round < 2; ++round)
     for (int i = 0; i < 8; ++i) emit(i);
@@ -261,9 +269,7 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
   std::sort(bodies.begin(), bodies.end());
   EXPECT_EQ(bodies[0], "sasaPa");  // a slot: both batches of process a, the suffix once
   EXPECT_EQ(bodies[8].size(), 12u * 3) << bodies[8];  // the other 12 processes, rewritten
-  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
-  EXPECT_EQ(f.accounted(), f.emittedSpans);
-  EXPECT_EQ(f.core->reservedBytes(), 0u);
+  f.answerAllOkAndExpectAccounted();
 }
 
 // A slot whose process has sent one batch joins the shared call: when a new shared call opens,
@@ -272,13 +278,7 @@ TEST(ReporterCore, ProcessesBeyondTheMergeSlotsShareOneCall) {
 TEST(ReporterCore, SlotsOfASingleBatchJoinTheSharedCall) {
   Fixture f;
   f.reset(inliningOptions());
-  auto emit = [&f](char p) {
-    const std::string all = std::string("s") + p + "P" + p;
-    f.summary.spans = 1;
-    f.emittedSpans += 1;
-    f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
-                              &f.summary, 6831, 0, 2});
-  };
+  auto emit = [&f](char p) { f.emitMergeable(std::string("s") + p + "P" + p, 1); };
   for (char p = 'a'; p < 'i'; ++p) emit(p);  // 8 slots of one batch
   f.advance(milliseconds(5));
   emit('i');  // no slot: a new shared call, which takes the 8 slots' batches
@@ -295,9 +295,7 @@ TEST(ReporterCore, SlotsOfASingleBatchJoinTheSharedCall) {
   f.core->step(f.now);
   ASSERT_EQ(f.transport->sent.size(), 2u);
   EXPECT_EQ(std::string(f.transport->sent[1]->body.begin(), f.transport->sent[1]->body.end()), "sjPj");
-  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
-  EXPECT_EQ(f.accounted(), f.emittedSpans);
-  EXPECT_EQ(f.core->reservedBytes(), 0u);
+  f.answerAllOkAndExpectAccounted();
 }
 
 // A batch of no spans is its process record alone. It must not go whole into the shared call:
@@ -307,12 +305,7 @@ TEST(ReporterCore, SlotsOfASingleBatchJoinTheSharedCall) {
 TEST(ReporterCore, ABatchWithoutSpansNeverJoinsTheSharedCall) {
   Fixture f;
   f.reset(inliningOptions());
-  auto emit = [&f](std::string all, uint32_t suffix, uint32_t spans) {
-    f.summary.spans = spans;
-    f.emittedSpans += spans;
-    f.core->emit(EncodedBatch{Format::kJaeger, std::span(reinterpret_cast<const uint8_t*>(all.data()), all.size()),
-                              &f.summary, 6831, 0, suffix});
-  };
+  auto emit = [&f](const std::string& all, uint32_t suffix, uint32_t spans) { f.emitMergeable(all, spans, suffix); };
   emit("Py", 2, 0);  // a process with no spans takes a slot
   for (int i = 0; i < 8; ++i) {  // 7 slots left; the 8th process opens the shared call
     f.advance(milliseconds(1));
@@ -325,9 +318,7 @@ TEST(ReporterCore, ABatchWithoutSpansNeverJoinsTheSharedCall) {
   for (auto& c : f.transport->sent) bodies.emplace_back(c->body.begin(), c->body.end());
   std::sort(bodies.begin(), bodies.end());
   EXPECT_EQ(bodies, (std::vector<std::string>{"Py", "Pz", "sh|sa|sb|sc|sd|se|sf|sg|"}));
-  while (!f.transport->sent.empty()) f.transport->answer(Outcome::kOk, FailReason::kNone, f.now);
-  EXPECT_EQ(f.accounted(), f.emittedSpans);
-  EXPECT_EQ(f.core->reservedBytes(), 0u);
+  f.answerAllOkAndExpectAccounted();
 }
 
 TEST(ReporterCore, TheBoundCountsReservedCapacityAndDropsAreCounted) {

@@ -112,6 +112,9 @@ class OtlpTranscoder final : public BatchEncoder {
   // A log's fields: the event name (§3.6: the `event` value, removed), the rest to writePrepared().
   std::string_view eventAttributes(const view::LogView& log, const view::Scratch& sc) noexcept;
   void writePrepared(uint8_t tag) noexcept;
+  // A list's attributes: encoded records [at, end), or else `count` views (Zipkin). True: they
+  // are in listMap_ (distinct keys); false: in attrs_, upserted. Sets listIsMap_.
+  bool prepareList(uint32_t at, uint32_t end, const view::TagView* views, uint32_t count) noexcept;
   // Encoded records [first, end): into listMap_ when their keys are distinct (returns true),
   // else into attrs_ with pdata's upsert.
   bool prepareEncoded(uint32_t first, uint32_t end) noexcept;

@@ -165,15 +165,8 @@ class OtlpTranscoder::AttrMap {
 };
 
 SpanRules OtlpTranscoder::spanAttributes(const view::SpanView& s, const view::Scratch& sc,
-                                                         bool hasTraceState) noexcept {
-  // Jaeger spans bring their tags encoded (records [tagsAt, tagsEnd)), Zipkin ones as views.
-  attrs_.clear();
-  if (s.tagsEnd > s.tagsAt) {
-    if (prepareEncoded(s.tagsAt, s.tagsEnd)) return applySpanRules(listMap_);
-  } else {
-    upsertAll(sc.tags.data() + s.tagsFirst, s.tagsCount);
-  }
-  listIsMap_ = false;
+                                         bool hasTraceState) noexcept {
+  if (prepareList(s.tagsAt, s.tagsEnd, sc.tags.data() + s.tagsFirst, s.tagsCount)) return applySpanRules(listMap_);
   AttrMap m(*this);
   const SpanRules r = applySpanRules(m);
   if (hasTraceState) swapRemove(find(kTraceState));
@@ -181,15 +174,18 @@ SpanRules OtlpTranscoder::spanAttributes(const view::SpanView& s, const view::Sc
 }
 
 std::string_view OtlpTranscoder::eventAttributes(const view::LogView& log, const view::Scratch& sc) noexcept {
-  attrs_.clear();
-  if (log.fieldsEnd > log.fieldsAt) {
-    if (prepareEncoded(log.fieldsAt, log.fieldsEnd)) return applyEventRules(listMap_);
-  } else {
-    upsertAll(sc.tags.data() + log.fieldsFirst, log.fieldsCount);
-  }
-  listIsMap_ = false;
+  if (prepareList(log.fieldsAt, log.fieldsEnd, sc.tags.data() + log.fieldsFirst, log.fieldsCount))
+    return applyEventRules(listMap_);
   AttrMap m(*this);
   return applyEventRules(m);
+}
+
+bool OtlpTranscoder::prepareList(uint32_t at, uint32_t end, const TagView* views, uint32_t count) noexcept {
+  // Jaeger spans bring their tags encoded (records [at, end)), Zipkin ones as views.
+  attrs_.clear();
+  listIsMap_ = at < end && prepareEncoded(at, end);
+  if (at >= end) upsertAll(views, count);
+  return listIsMap_;
 }
 
 bool OtlpTranscoder::prepareEncoded(uint32_t first, uint32_t end) noexcept {
@@ -207,7 +203,6 @@ bool OtlpTranscoder::prepareEncoded(uint32_t first, uint32_t end) noexcept {
         m.ord[sp.id] = static_cast<int16_t>(sp.index - first);
         m.view[sp.id] = &sp.view;
       }
-    listIsMap_ = true;
     return true;
   }
   // Duplicate keys (or a list too long for the exact check): pdata's upsert on attrs_.
