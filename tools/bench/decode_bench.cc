@@ -6,6 +6,7 @@
 //                    straightforward agent does before forwarding)
 //   encoding/*       the three output encodings side by side on the same compact datagrams
 //                    (encoding 0 = TBinary for TChannel, 1 = api_v2 protobuf, 2 = OTLP protobuf)
+//   encoding_binary/* the same on binary datagrams
 // Inputs (fixed seed): ~1 KB batch, ~64 KB batch of ~120 realistic spans (performance-anchors
 // §4b: 24-char operation, 10 tags — 6 strings, 2 longs, 1 bool, 1 double — a 2-field log on 25 %
 // of spans, a CHILD_OF ref on 50 %), and a tag-heavy batch (40 tags per span).
@@ -310,6 +311,26 @@ void encoding(benchmark::State& state) {
   state.counters["out_bytes"] = static_cast<double>(outBytes) / n;
 }
 
+// The same encoders on binary datagrams (port 6832, jaeger-client-node), inputs 0–2.
+void encodingBinary(benchmark::State& state) {
+  const auto which = static_cast<jagent::decode::Encoding>(state.range(1));
+  const Input& in = input(static_cast<int>(state.range(0)), false);
+  auto t = jagent::decode::makeBatchEncoder(which);
+  for (auto _ : state) {
+    auto r = t->transcode(jagent::decode::Protocol::kBinary, in.bytes);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(t->output().data());
+    if (r != jagent::decode::RejectReason::kOk) state.SkipWithError("transcode rejected the input");
+  }
+  setCounters(state, in);
+}
+
+void encodingsBinary(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"input", "encoding"});
+  for (int which : {0, 1, 2})
+    for (int e : {0, 1, 2}) b->Args({which, e});
+}
+
 void encodings(benchmark::internal::Benchmark* b) {
   b->ArgNames({"input", "encoding"});
   for (int which : {0, 1, 2, 3})  // 3: the load generator's mix of tag types, 16 datagrams
@@ -336,6 +357,7 @@ int main(int argc, char** argv) {
   argc = kept;
   benchmark::RegisterBenchmark("transcode", transcode)->Apply(inputs);
   benchmark::RegisterBenchmark("encoding", encoding)->Apply(encodings);
+  benchmark::RegisterBenchmark("encoding_binary", encodingBinary)->Apply(encodingsBinary);
   benchmark::RegisterBenchmark("apache_decode", apacheBench<false>)->Apply(inputs);
   benchmark::RegisterBenchmark("apache_reencode", apacheBench<true>)->Apply(inputs);
   benchmark::Initialize(&argc, argv);

@@ -186,8 +186,8 @@ class ReaderBase {
     p_ += n;
     return true;
   }
-  // The next byte, or -1 at the end; advance() steps over bytes peek() has seen.
-  [[nodiscard]] JAGENT_WIRE_INLINE int peek() const noexcept { return p_ < end_ ? *p_ : -1; }
+  // The byte `i` ahead, or -1 past the end; advance() steps over bytes peek() has seen.
+  [[nodiscard]] JAGENT_WIRE_INLINE int peek(size_t i = 0) const noexcept { return remaining() > i ? p_[i] : -1; }
   JAGENT_WIRE_INLINE void advance(size_t n) noexcept { p_ += n; }
   [[nodiscard]] JAGENT_WIRE_INLINE bool skipRaw(size_t n) noexcept {
     if (remaining() < n) [[unlikely]] return fail(RejectReason::kTruncated);
