@@ -16,6 +16,8 @@ JSON line (flushed before answering, so it survives a scripted death).
   before answering | {"partial": 2, "msg": "..."} OTLP partial success | HTTP:
   {"status": 429, "retry_after": "1"} | {"die": 1, "drain": 1} a kill with a clean cut: calls
   already answered get their answers out, calls arriving after it are held unanswered, then exit.
+  {"stop": 2} answer ok, then stop gracefully (grpc server.stop(grace=2): HTTP/2 GOAWAY, calls
+  in progress finish, new ones are refused) and exit.
   {"default": {method: action}} is the action past the end of a method's list.
 --verdicts FILE (the agent fault tests, modern_faults.py): one JSON line per request once its fate
 is decided, {"m", "t", "ids": ["<trace id hex>:<span id hex>", ...], "stored": bool, "rejected": n}:
@@ -213,6 +215,11 @@ class Peer:
                 self.verdict(method, t, raw, False)
                 ctx.abort(grpc.StatusCode.CANCELLED, 'client gone')
             self.verdict(method, t, raw, 'code' not in action, action.get('partial', 0) if method == 'Export' else 0)
+            if 'stop' in action:
+                def stop():
+                    self.server.stop(action['stop']).wait()
+                    os._exit(0)
+                threading.Thread(target=stop, daemon=True).start()
             if 'code' in action:
                 code = [c for c in grpc.StatusCode if c.value[0] == action['code']][0]
                 msg = action.get('msg', 'scripted')
@@ -245,6 +252,7 @@ def main():
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                          options=[('grpc.so_reuseport', 0)])
+    peer.server = server
     server.add_generic_rpc_handlers((
         grpc.method_handlers_generic_handler('jaeger.api_v2.CollectorService',
                                              {'PostSpans': peer.grpc_handler('PostSpans')}),
