@@ -236,9 +236,9 @@ void ReporterCore::emit(const EncodedBatch& batch) noexcept {
         metrics_.queueBytes.add(static_cast<int64_t>(open->body.capacity() - cap));
       }
     }
-    // Merge slots and the shared calls learn their sizes apart: with more client processes than
-    // slots, slot calls of one or two batches taught the shared call a small reservation, which
-    // then filled after a few batches: 780 gRPC calls/s instead of ~250 (64 KB datagrams).
+    // Merge slots and the shared calls learn their sizes apart: a slot's call of one or two
+    // batches says nothing of how big the next shared call will get. (Not measured apart: the
+    // call rate with many client processes came down with foldIntoShared.)
     size_t& nextReserve = merge ? nextReserve_ : sharedReserve_;
     // A batch that does not fit the open call's reserved body closes it (no regrowth).
     if (open && open->body.size() + add > open->body.capacity()) {
