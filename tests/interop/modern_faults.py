@@ -234,21 +234,29 @@ def check_lost(fb, lost):
           "failures by reason %s, expected >= %d spans connection_lost_after_send only" % (fb, lost))
 
 
-def scenario_kill(h, x):
-    """The collector is killed mid-stream and restarted on the same port: what it stored before
-    and after is delivered, the calls it held when it died are counted (connection lost after
-    send), nothing is stored twice."""
-    a = Peer(h, "a", x.script([{}] * 8 + [{"die": 1, "drain": 1}]))
-    x.start([a])
-    sender, sent_path = x.send(300, seed=21, name="kill", pace_us=3000, background=True)
-    wait_until(lambda: a.proc.poll() is not None, 20, "the scripted death of the collector")
+def restart_run(h, x, end, seed, name, what, timeout_ms=None):
+    """Collector a answers 8 calls, then takes action `end` (a death or a graceful stop) and is
+    restarted on the same port while oracle-sender keeps sending. Returns (a, /metrics samples,
+    summary, spans stored before, spans stored after), the exact accounting checked."""
+    a = Peer(h, "a", x.script([{}] * 8 + [end]))
+    x.start([a], timeout_ms=timeout_ms)
+    sender, sent_path = x.send(300, seed=seed, name=name, pace_us=3000, background=True)
+    wait_until(lambda: a.proc.poll() is not None, 20, what + " of the collector")
     b = Peer(h, "a2", x.script([]), ports=a.ports)  # the same collector, restarted
     check(sender.wait(timeout=60) == 0, "oracle-sender failed")
     sent = span_keys(sent_path)
     s = x.settle(len(sent), timeout=30)
-    totals, stored, summary, _ = x.finish(sent, [a, b], s)
+    _, _, summary, _ = x.finish(sent, [a, b], s)
     before, after = n_spans(a.stored()), n_spans(b.stored())
     check(before > 0 and after > 0, "expected deliveries before (%d) and after (%d) the restart" % (before, after))
+    return a, s, summary, before, after
+
+
+def scenario_kill(h, x):
+    """The collector is killed mid-stream and restarted on the same port: what it stored before
+    and after is delivered, the calls it held when it died are counted (connection lost after
+    send), nothing is stored twice."""
+    a, s, summary, before, after = restart_run(h, x, {"die": 1, "drain": 1}, 21, "kill", "the scripted death")
     fb = x.failed_by(s)
     lost = n_spans([r for r in a.verdicts() if not r["stored"]])
     check_lost(fb, lost)
@@ -288,19 +296,10 @@ def scenario_graceful_restart(h, x):
     """The collector stops gracefully (grpc server.stop: HTTP/2 GOAWAY, calls in progress finish,
     later ones are refused) and is restarted on the same port: everything is delivered once,
     nothing fails. (A call the old collector refused would be retried: it was never processed.)"""
-    a = Peer(h, "a", x.script([{}] * 8 + [{"stop": 2}]))
     # A deadline longer than the gap between the two collectors: a call that waits for the new
     # one must not fail for time.
-    x.start([a], timeout_ms=20000)
-    sender, sent_path = x.send(300, seed=23, name="graceful", pace_us=3000, background=True)
-    wait_until(lambda: a.proc.poll() is not None, 20, "the graceful stop of the collector")
-    b = Peer(h, "a2", x.script([]), ports=a.ports)  # the same collector, restarted
-    check(sender.wait(timeout=60) == 0, "oracle-sender failed")
-    sent = span_keys(sent_path)
-    s = x.settle(len(sent), timeout=30)
-    totals, stored, summary, _ = x.finish(sent, [a, b], s)
-    before, after = n_spans(a.stored()), n_spans(b.stored())
-    check(before > 0 and after > 0, "expected deliveries before (%d) and after (%d) the restart" % (before, after))
+    _, s, summary, before, after = restart_run(h, x, {"stop": 2}, 23, "graceful", "the graceful stop",
+                                               timeout_ms=20000)
     check(not x.failed_by(s), "failures %s on a graceful stop" % x.failed_by(s))
     # With no failure and no drop, the identity checked by finish() means every span the oracle
     # sent that can be encoded was stored, once.
